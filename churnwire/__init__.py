@@ -1,0 +1,1 @@
+"""churnwire: streaming-first, real-time customer churn analytics."""

@@ -1,0 +1,5 @@
+"""``python -m churnwire`` runs the CLI."""
+
+from churnwire.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Change data capture: the Debezium Postgres connector, embedded, forwarding to Kafka."""

@@ -1,0 +1,134 @@
+"""The ``churnwire`` command line: the stack, CDC, and data loading."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from churnwire.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("churnwire")
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.embedded.stack import ComponentFailed, Stack
+
+    try:
+        statuses = Stack(settings).up(timeout=args.timeout)
+    except ComponentFailed as failure:
+        print(f"churnwire up: {failure}", file=sys.stderr)
+        return 1
+    _print_status(statuses, as_json=False)
+    print("\nThe stack keeps running; stop it with 'churnwire down'.")
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.embedded.stack import Stack
+
+    stopped = Stack(settings).down()
+    print(f"stopped: {', '.join(stopped) or 'nothing'}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.embedded.stack import Stack
+
+    statuses = Stack(settings).status()
+    _print_status(statuses, as_json=args.json)
+    return 0 if all(status.healthy for status in statuses.values()) else 3
+
+
+def _print_status(statuses: dict, as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        print(json.dumps({name: status.to_json() for name, status in statuses.items()}))
+        return
+    for name, status in statuses.items():
+        mark = "ok  " if status.healthy else "DOWN"
+        where = "external" if status.external else f"pid {status.pid}"
+        print(f"{mark} {name:<9} {status.url}  ({where}) {status.detail}")
+
+
+def _cmd_cdc(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.cdc.runner import run_cdc
+
+    return run_cdc(settings)
+
+
+def _cmd_load_cdnow(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.data.cdnow import load_cdnow
+
+    report = load_cdnow(settings.postgres_url, path=args.file, until=args.until)
+    print(report.summary())
+    return 0
+
+
+def _cmd_load_synthetic(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.data.synthetic import load_synthetic
+
+    report = load_synthetic(
+        settings.postgres_url, customers=args.customers, orders=args.orders, seed=args.seed
+    )
+    print(report.summary())
+    return 0
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every churnwire command."""
+    parser = argparse.ArgumentParser(prog="churnwire", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the stack and wait until it is healthy")
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds per component")
+    up.set_defaults(run=_cmd_up)
+    commands.add_parser("down", help="stop what 'up' started").set_defaults(run=_cmd_down)
+    status = commands.add_parser("status", help="health of every component")
+    status.add_argument("--json", action="store_true", help="one JSON object per component")
+    status.set_defaults(run=_cmd_status)
+    commands.add_parser("cdc", help="run Debezium CDC in the foreground").set_defaults(
+        run=_cmd_cdc
+    )
+
+    load = commands.add_parser("load", help="load data into PostgreSQL")
+    sources = load.add_subparsers(dest="source", required=True)
+    cdnow = sources.add_parser("cdnow", help="the real CDNOW transaction log")
+    cdnow.add_argument("--until", type=_date, help="load purchases up to this date (inclusive)")
+    cdnow.add_argument("--file", help="a CDNOW-format file (default: the one lifetimes ships)")
+    cdnow.set_defaults(run=_cmd_load_cdnow)
+    synthetic = sources.add_parser("synthetic", help="generated customers and orders")
+    synthetic.add_argument("--customers", type=int, default=10_000)
+    synthetic.add_argument("--orders", type=int, default=100_000)
+    synthetic.add_argument("--seed", type=int, default=7)
+    synthetic.set_defaults(run=_cmd_load_synthetic)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``churnwire`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"churnwire: configuration error: {error}", file=sys.stderr)
+        return 2
+    run: Command = args.run
+    return run(args, settings)

@@ -1,0 +1,209 @@
+"""All configuration, read from ``CHURNWIRE_*`` environment variables in one place.
+
+Every variable is validated when :func:`load_settings` runs; a bad value raises
+:class:`ConfigError` naming the variable, so the CLI can fail at start-up with a clear message.
+A service whose URL is given (``CHURNWIRE_POSTGRES_URL``, ``CHURNWIRE_REDIS_URL``,
+``CHURNWIRE_KAFKA_BOOTSTRAP``) is used as given and never started locally.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+PREFIX = "CHURNWIRE_"
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration variable holds a value churnwire cannot use."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration for every churnwire process."""
+
+    home: Path
+    postgres_url: str
+    postgres_external: bool
+    redis_url: str
+    redis_external: bool
+    kafka_bootstrap: str
+    kafka_external: bool
+    kafka_security_protocol: str
+    kafka_sasl_mechanism: str | None
+    kafka_sasl_username: str | None
+    kafka_sasl_password: str | None
+    postgres_port: int
+    redis_port: int
+    kafka_port: int
+    topic_prefix: str
+    topic_partitions: int
+    cdc_poll_interval_ms: int
+    cdc_slot: str
+    cdc_publication: str
+    cdc_metrics_port: int
+    java_heap_mb: int
+
+    @property
+    def orders_topic(self) -> str:
+        """Debezium topic of the ``orders`` table."""
+        return f"{self.topic_prefix}.public.orders"
+
+    @property
+    def customers_topic(self) -> str:
+        """Debezium topic of the ``customers`` table."""
+        return f"{self.topic_prefix}.public.customers"
+
+    @property
+    def heartbeat_topic(self) -> str:
+        """Topic Debezium writes its heartbeats to."""
+        return f"__debezium-heartbeat.{self.topic_prefix}"
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 1024 <= port <= 65535:
+        raise ValueError(f"expected a port between 1024 and 65535, got {value!r}")
+    return port
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _url_with_scheme(*schemes: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            expected = " or ".join(f"{s}://host:port/..." for s in schemes)
+            raise ValueError(f"expected {expected}, got {value!r}")
+        parts.port  # noqa: B018 - raises ValueError on a non-numeric port
+        return value
+
+    return parse
+
+
+_BOOTSTRAP = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$")
+
+
+def _bootstrap(value: str) -> str:
+    servers = [s.strip() for s in value.split(",") if s.strip()]
+    if not servers or not all(_BOOTSTRAP.match(s) for s in servers):
+        raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+    return ",".join(servers)
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return value
+
+    return parse
+
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(f"expected a lower-case SQL identifier, got {value!r}")
+    return value
+
+
+_TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
+
+
+def _topic_prefix(value: str) -> str:
+    if not _TOPIC_PREFIX.match(value):
+        raise ValueError(f"expected letters, digits, '_' or '-', got {value!r}")
+    return value
+
+
+class _Reader:
+    """Reads one variable at a time and turns any parse failure into a ConfigError."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def is_set(self, name: str) -> bool:
+        return bool(self._environ.get(PREFIX + name, "").strip())
+
+    def get(self, name: str, parse: Callable[[str], T], default: str) -> T:
+        variable = PREFIX + name
+        raw = self._environ.get(variable, "").strip() or default
+        try:
+            return parse(raw)
+        except ValueError as error:
+            message = str(error)
+            if message.startswith("invalid literal"):
+                message = f"expected an integer, got {raw!r}"
+            raise ConfigError(variable, message) from None
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(PREFIX + name, "").strip()
+        return value or None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate all ``CHURNWIRE_*`` variables (from ``os.environ`` by default)."""
+    read = _Reader(os.environ if environ is None else environ)
+    home = Path(read.get("HOME", str, ".churnwire")).absolute()
+    postgres_port = read.get("POSTGRES_PORT", _port, "54329")
+    redis_port = read.get("REDIS_PORT", _port, "63790")
+    kafka_port = read.get("KAFKA_PORT", _port, "19092")
+    postgres_default = f"postgresql://postgres@127.0.0.1:{postgres_port}/churnwire"
+    return Settings(
+        home=home,
+        postgres_url=read.get(
+            "POSTGRES_URL", _url_with_scheme("postgresql", "postgres"), postgres_default
+        ),
+        postgres_external=read.is_set("POSTGRES_URL"),
+        redis_url=read.get(
+            "REDIS_URL", _url_with_scheme("redis", "rediss"), f"redis://127.0.0.1:{redis_port}/0"
+        ),
+        redis_external=read.is_set("REDIS_URL"),
+        kafka_bootstrap=read.get("KAFKA_BOOTSTRAP", _bootstrap, f"127.0.0.1:{kafka_port}"),
+        kafka_external=read.is_set("KAFKA_BOOTSTRAP"),
+        kafka_security_protocol=read.get(
+            "KAFKA_SECURITY_PROTOCOL",
+            _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+            "PLAINTEXT",
+        ),
+        kafka_sasl_mechanism=read.optional("KAFKA_SASL_MECHANISM"),
+        kafka_sasl_username=read.optional("KAFKA_SASL_USERNAME"),
+        kafka_sasl_password=read.optional("KAFKA_SASL_PASSWORD"),
+        postgres_port=postgres_port,
+        redis_port=redis_port,
+        kafka_port=kafka_port,
+        topic_prefix=read.get("TOPIC_PREFIX", _topic_prefix, "shop"),
+        topic_partitions=read.get("TOPIC_PARTITIONS", _positive_int, "4"),
+        cdc_poll_interval_ms=read.get("CDC_POLL_INTERVAL_MS", _positive_int, "50"),
+        cdc_slot=read.get("CDC_SLOT", _identifier, "churnwire"),
+        cdc_publication=read.get("CDC_PUBLICATION", _identifier, "churnwire"),
+        cdc_metrics_port=read.get("CDC_METRICS_PORT", _port, "9466"),
+        java_heap_mb=read.get("JAVA_HEAP_MB", _positive_int, "512"),
+    )
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password masked, for status output and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))

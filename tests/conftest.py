@@ -1,0 +1,60 @@
+"""Shared fixtures: one real embedded stack per test session, on ports of its own.
+
+The session starts PostgreSQL, Redis, the Kafka-protocol broker and the CDC process under
+``.churnwire-test/`` (never the user's ``.churnwire/``) and stops them when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_HOME = REPO / ".churnwire-test"
+
+# Set before any churnwire settings are read, so every process of the session uses them.
+os.environ.update(
+    {
+        "CHURNWIRE_HOME": str(TEST_HOME),
+        "CHURNWIRE_POSTGRES_PORT": "54339",
+        "CHURNWIRE_REDIS_PORT": "63791",
+        "CHURNWIRE_KAFKA_PORT": "19093",
+        "CHURNWIRE_CDC_METRICS_PORT": "9476",
+    }
+)
+for variable in ("CHURNWIRE_POSTGRES_URL", "CHURNWIRE_REDIS_URL", "CHURNWIRE_KAFKA_BOOTSTRAP"):
+    os.environ.pop(variable, None)
+
+from churnwire.config import Settings, load_settings  # noqa: E402
+from churnwire.embedded.stack import Stack  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """Settings of the test stack."""
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Stack]:
+    """The running embedded stack, fresh for this session, stopped at its end."""
+    leftover = Stack(settings)
+    leftover.down()
+    shutil.rmtree(TEST_HOME, ignore_errors=True)
+    running = Stack(settings)
+    try:
+        running.up(timeout=180)
+        yield running
+    finally:
+        running.down()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short id prefix so tests sharing the stack never touch each other's rows."""
+    return uuid.uuid4().hex[:10]
