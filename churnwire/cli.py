@@ -40,6 +40,15 @@ def _cmd_down(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from churnwire.embedded.stack import Stack
 
+    if args.wait_idle:
+        from churnwire.streams.idle import wait_idle
+
+        report = wait_idle(settings, args.timeout)
+        if not report.idle:
+            print(f"churnwire status: not idle after {report.seconds:.1f} s: "
+                  f"{report.waiting_for}", file=sys.stderr)
+            return 4
+        print(f"idle: CDC and consumer lag are zero ({report.seconds:.1f} s)", file=sys.stderr)
     statuses = Stack(settings).status()
     _print_status(statuses, as_json=args.json)
     return 0 if all(status.healthy for status in statuses.values()) else 3
@@ -59,6 +68,30 @@ def _cmd_cdc(args: argparse.Namespace, settings: Settings) -> int:
     from churnwire.cdc.runner import run_cdc
 
     return run_cdc(settings)
+
+
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.streams.app import run_worker
+
+    return run_worker(settings, args.name)
+
+
+def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.state.table import write_parquet
+    from churnwire.timeutil import end_of_day_micros
+
+    as_of = end_of_day_micros(args.as_of)
+    if args.action == "build":
+        from churnwire.state.offline import build_offline
+
+        rows = build_offline(settings.postgres_url, as_of)
+    else:
+        from churnwire.state.snapshot import snapshot_online
+
+        rows = snapshot_online(settings.redis_url, as_of)
+    count = write_parquet(rows, args.out)
+    print(f"{count} customers, as of {args.as_of} 23:59:59.999999 UTC -> {args.out}")
+    return 0
 
 
 def _cmd_load_cdnow(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,10 +131,31 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("down", help="stop what 'up' started").set_defaults(run=_cmd_down)
     status = commands.add_parser("status", help="health of every component")
     status.add_argument("--json", action="store_true", help="one JSON object per component")
+    status.add_argument(
+        "--wait-idle", action="store_true",
+        help="first wait until CDC and consumer lag are zero (exit 4 on timeout)",
+    )
+    status.add_argument("--timeout", type=float, default=300.0, help="seconds for --wait-idle")
     status.set_defaults(run=_cmd_status)
     commands.add_parser("cdc", help="run Debezium CDC in the foreground").set_defaults(
         run=_cmd_cdc
     )
+
+    worker = commands.add_parser("worker", help="run the stream worker in the foreground")
+    worker.add_argument("--name", default="worker", help="distinguishes workers on one host")
+    worker.set_defaults(run=_cmd_worker)
+
+    features = commands.add_parser("features", help="feature tables as Parquet")
+    actions = features.add_subparsers(dest="action", required=True)
+    for action, help_text in (
+        ("build", "compute from PostgreSQL, point-in-time correct"),
+        ("snapshot", "read the online state from Redis"),
+    ):
+        table = actions.add_parser(action, help=help_text)
+        table.add_argument("--as-of", type=_date, required=True,
+                           help="evaluate at the end of this day (UTC)")
+        table.add_argument("--out", required=True, help="Parquet file to write")
+        table.set_defaults(run=_cmd_features)
 
     load = commands.add_parser("load", help="load data into PostgreSQL")
     sources = load.add_subparsers(dest="source", required=True)

@@ -54,6 +54,11 @@ class Settings:
     cdc_publication: str
     cdc_metrics_port: int
     java_heap_mb: int
+    worker_metrics_port: int
+    worker_group: str
+    worker_batch_size: int
+    state_ttl_days: int
+    clock: str
 
     @property
     def orders_topic(self) -> str:
@@ -64,6 +69,11 @@ class Settings:
     def customers_topic(self) -> str:
         """Debezium topic of the ``customers`` table."""
         return f"{self.topic_prefix}.public.customers"
+
+    @property
+    def fence_topic(self) -> str:
+        """Topic of logical decoding messages (the fences of ``status --wait-idle``)."""
+        return f"{self.topic_prefix}.message"
 
     @property
     def heartbeat_topic(self) -> str:
@@ -82,6 +92,13 @@ def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise ValueError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"expected an integer >= 0, got {value!r}")
     return number
 
 
@@ -197,6 +214,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cdc_publication=read.get("CDC_PUBLICATION", _identifier, "churnwire"),
         cdc_metrics_port=read.get("CDC_METRICS_PORT", _port, "9466"),
         java_heap_mb=read.get("JAVA_HEAP_MB", _positive_int, "512"),
+        worker_metrics_port=read.get("WORKER_METRICS_PORT", _port, "9467"),
+        worker_group=read.get("WORKER_GROUP", _topic_prefix, "churnwire-features"),
+        worker_batch_size=read.get("WORKER_BATCH_SIZE", _positive_int, "1000"),
+        state_ttl_days=read.get("STATE_TTL_DAYS", _non_negative_int, "0"),
+        clock=read.get("CLOCK", _choice("event", "wall"), "event"),
     )
 
 

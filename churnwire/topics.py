@@ -31,12 +31,13 @@ class TopicSpec:
 
 
 def cdc_topics(settings: Settings) -> list[TopicSpec]:
-    """The topics the CDC process writes: one per captured table, plus heartbeats."""
+    """The topics the CDC process writes: one per captured table, heartbeats and fences."""
     partitions = settings.topic_partitions
     return [
         TopicSpec(settings.customers_topic, partitions),
         TopicSpec(settings.orders_topic, partitions),
         TopicSpec(settings.heartbeat_topic, 1),
+        TopicSpec(settings.fence_topic, 1),
     ]
 
 
@@ -70,7 +71,7 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec], timeout: float = 3
     for name, future in admin.create_topics(new_topics, operation_timeout=timeout).items():
         try:
             future.result(timeout=timeout)
-        except Exception as error:  # noqa: BLE001 - a race with another creator is fine
+        except Exception as error:
             if "TOPIC_ALREADY_EXISTS" not in str(error):
                 raise
         log.info("created topic %s", name)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-
 from churnwire.config import Settings
-from churnwire.kafka_client import confluent_config
+from churnwire.kafka_tail import TopicTail
 
 
 @dataclass(frozen=True)
@@ -23,6 +20,7 @@ class Record:
     offset: int
     key: Any
     value: Any
+    headers: dict[str, bytes]
 
     @property
     def op(self) -> str | None:
@@ -40,36 +38,17 @@ def _decode(raw: bytes | None) -> Any:
 
 
 class TopicReader:
-    """Starts at the current end of each partition of the given topics."""
+    """A TopicTail that decodes what it reads and fails the test on a timeout."""
 
     def __init__(self, settings: Settings, topics: list[str]) -> None:
-        self._consumer = Consumer(
-            confluent_config(settings, **{"group.id": "churnwire-tests", "enable.auto.commit": False})
-        )
-        metadata = self._consumer.list_topics(timeout=10)
-        assignment = []
-        for topic in topics:
-            for partition in metadata.topics[topic].partitions:
-                _, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=10
-                )
-                assignment.append(TopicPartition(topic, partition, high))
-        self._consumer.assign(assignment)
+        self._tail = TopicTail(settings, topics, group="churnwire-tests")
         self.records: list[Record] = []
 
-    def collect(
-        self, done: Callable[[list[Record]], bool], timeout: float = 60.0
-    ) -> list[Record]:
+    def collect(self, done: Callable[[list[Record]], bool], timeout: float = 60.0) -> list[Record]:
         """Poll until ``done(records)`` holds; fail with what arrived after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while not done(self.records):
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"timed out after {timeout:.0f} s with {len(self.records)} records"
-                )
-            for message in self._consumer.consume(num_messages=1000, timeout=0.5):
-                if message.error():
-                    continue
+
+        def decoded_done(_: object) -> bool:
+            for message in self._tail.messages[len(self.records):]:
                 self.records.append(
                     Record(
                         topic=message.topic(),
@@ -77,10 +56,16 @@ class TopicReader:
                         offset=message.offset(),
                         key=_decode(message.key()),
                         value=_decode(message.value()),
+                        headers=dict(message.headers() or []),
                     )
                 )
+            return done(self.records)
+
+        if not self._tail.wait_for(decoded_done, timeout):
+            count = len(self.records)
+            raise AssertionError(f"timed out after {timeout:.0f} s with {count} records")
         return self.records
 
     def close(self) -> None:
         """Leave the topics."""
-        self._consumer.close()
+        self._tail.close()

@@ -55,7 +55,7 @@ class KafkaForwarder(BasePythonChangeHandler):
         if error is not None:
             self._failures.append(f"{message.topic()}: {error}")
 
-    def handleJsonBatch(self, records: Sequence[ChangeEvent]) -> None:  # noqa: N802 - Java API
+    def handleJsonBatch(self, records: Sequence[ChangeEvent]) -> None:
         """Produce the batch, flush, and raise if any record was not acknowledged."""
         started = time.perf_counter()
         self._failures.clear()
@@ -66,7 +66,8 @@ class KafkaForwarder(BasePythonChangeHandler):
             batch_topics[topic] += 1
         self._flush()
         if self._failures:
-            raise DeliveryFailed(f"{len(self._failures)} records not delivered: {self._failures[:3]}")
+            failed = len(self._failures)
+            raise DeliveryFailed(f"{failed} records not delivered: {self._failures[:3]}")
 
         with self._lock:
             self.forwarded.update(batch_topics)

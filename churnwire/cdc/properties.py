@@ -41,6 +41,8 @@ def connector_properties(settings: Settings) -> dict[str, str]:
         "decimal.handling.mode": "string",
         "time.precision.mode": "adaptive_time_microseconds",
         "tombstones.on.delete": "true",
+        # Only churnwire's own fences (see churnwire.streams.idle) among logical messages.
+        "message.prefix.include.list": "churnwire\\.fence",
         "heartbeat.interval.ms": str(HEARTBEAT_INTERVAL_MS),
         "poll.interval.ms": str(settings.cdc_poll_interval_ms),
         "max.batch.size": "2048",

@@ -1,4 +1,4 @@
-"""``churnwire cdc``: runs the embedded Debezium engine until SIGTERM, reporting to a status file."""
+"""``churnwire cdc``: the embedded Debezium engine until SIGTERM, reporting to a status file."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def run_cdc(settings: Settings) -> int:
     def run_engine() -> None:
         try:
             engine.run()
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+        except BaseException as error:
             failure.append(error)
         finally:
             stopping.set()

@@ -35,7 +35,7 @@ def probe(settings: Settings, timeout: float = 3.0) -> str | None:
     admin = AdminClient(confluent_config(settings, **{"socket.timeout.ms": int(timeout * 1000)}))
     try:
         admin.list_topics(timeout=timeout)
-    except Exception as error:  # noqa: BLE001 - librdkafka raises KafkaException variants
+    except Exception as error:
         return f"{type(error).__name__}: {error}"
     return None
 

@@ -49,7 +49,7 @@ async def probe(url: str, timeout: float = 3.0) -> str | None:
     """None if ``url`` accepts a connection and a query, else the reason it does not."""
     try:
         connection = await asyncpg.connect(url, timeout=timeout)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as error:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
         return f"{type(error).__name__}: {error}"
     try:
         await connection.fetchval("SELECT 1")

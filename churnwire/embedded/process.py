@@ -5,6 +5,7 @@ Only processes whose pid churnwire recorded itself are ever signalled.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -88,10 +89,8 @@ def wait_for_exit(pid: int, timeout: float) -> bool:
     """Wait until ``pid`` is gone (reaping it if it is our child); False on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         if not is_alive(pid):
             return True
         time.sleep(0.05)

@@ -14,6 +14,7 @@ from churnwire.embedded.kafka import EmbeddedKafka
 from churnwire.embedded.postgres import EmbeddedPostgres
 from churnwire.embedded.process import log_tail
 from churnwire.embedded.redis import EmbeddedRedis
+from churnwire.embedded.worker import StreamWorker
 from churnwire.topics import all_topics, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -40,22 +41,26 @@ class Stack:
         self.redis = EmbeddedRedis(settings)
         self.kafka = EmbeddedKafka(settings)
         self.cdc = CdcProcess(settings)
+        self.worker = StreamWorker(settings)
 
     @property
     def components(self) -> list[Component]:
         """Components in start order; ``down`` stops them in reverse."""
-        return [self.postgres, self.redis, self.kafka, self.cdc]
+        return [self.postgres, self.redis, self.kafka, self.cdc, self.worker]
 
     def up(self, timeout: float = 120.0) -> dict[str, ComponentStatus]:
         """Start what is missing, prepare schema and topics, wait until all are healthy."""
         (self.settings.home / "logs").mkdir(parents=True, exist_ok=True)
-        for component in (self.postgres, self.redis, self.kafka):
+        services: list[Component] = [self.postgres, self.redis, self.kafka]
+        for component in services:
             component.start()
             self.wait_healthy(component, timeout)
         asyncio.run(apply_schema(self.settings.postgres_url))
         ensure_topics(self.settings, all_topics(self.settings))
-        self.cdc.start()
-        self.wait_healthy(self.cdc, timeout)
+        processes: list[Component] = [self.cdc, self.worker]
+        for component in processes:
+            component.start()
+            self.wait_healthy(component, timeout)
         return self.status()
 
     def down(self) -> list[str]:

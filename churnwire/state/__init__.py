@@ -1,0 +1,1 @@
+"""Per-customer state: the feature definition, its Redis layout, and the offline builder."""

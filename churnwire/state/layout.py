@@ -1,0 +1,78 @@
+"""The Redis key layout and the encoding of what is stored under each key.
+
+All keys of one customer share the hash tag ``{customer_id}``, so they live in one slot and a
+Lua script may touch them together. See docs/state.md for sizes and retention.
+"""
+
+from __future__ import annotations
+
+from churnwire.state.features import CustomerProfile, OrderFact
+
+CUSTOMERS_INDEX = "cw:customers"
+WATERMARK = "cw:watermark"
+POSITION_FIELD = "_pos"
+DELETED = "D"
+
+
+def orders_key(customer_id: str) -> str:
+    """Hash: order id -> ``position|created_at|amount|items|status`` or ``position|D``."""
+    return f"cw:{{{customer_id}}}:orders"
+
+
+def profile_key(customer_id: str) -> str:
+    """Hash: the customer's attributes plus the position of the change that wrote them."""
+    return f"cw:{{{customer_id}}}:profile"
+
+
+def tombstone_key(customer_id: str) -> str:
+    """String: position of the customer's deletion, so stale redeliveries cannot revive it."""
+    return f"cw:{{{customer_id}}}:deleted"
+
+
+def web_key(customer_id: str) -> str:
+    """Hash: web event id -> ``occurred_at|type``."""
+    return f"cw:{{{customer_id}}}:web"
+
+
+def encode_order(fact: OrderFact) -> str:
+    """The stored form of a live order (without its position prefix)."""
+    return f"{fact.created_at}|{fact.amount!r}|{fact.items}|{fact.status}"
+
+
+def decode_orders(stored: dict[str, str]) -> list[OrderFact]:
+    """Live orders of a customer's orders hash (deleted ones are skipped)."""
+    facts = []
+    for order_id, value in stored.items():
+        parts = value.split("|", 4)
+        if len(parts) < 5:
+            continue  # position|D: a deleted order
+        _, created_at, amount, items, status = parts
+        facts.append(OrderFact(order_id, int(created_at), float(amount), int(items), status))
+    return facts
+
+
+def encode_profile(profile: CustomerProfile) -> dict[str, str]:
+    """The stored fields of a profile; null attributes are left out."""
+    fields = {
+        "signup_at": str(profile.signup_at),
+        "marketing_opt_in": "1" if profile.marketing_opt_in else "0",
+    }
+    for name in ("segment", "country", "acquisition_channel"):
+        value = getattr(profile, name)
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def decode_profile(customer_id: str, stored: dict[str, str]) -> CustomerProfile | None:
+    """The profile of a profile hash, None when the customer is unknown."""
+    if "signup_at" not in stored:
+        return None
+    return CustomerProfile(
+        customer_id=customer_id,
+        signup_at=int(stored["signup_at"]),
+        segment=stored.get("segment"),
+        country=stored.get("country"),
+        acquisition_channel=stored.get("acquisition_channel"),
+        marketing_opt_in=stored.get("marketing_opt_in") == "1",
+    )

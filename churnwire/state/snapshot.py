@@ -1,0 +1,44 @@
+"""Reads the online state from Redis and evaluates it at an as-of time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+
+from churnwire.state.features import CustomerProfile, OrderFact
+from churnwire.state.layout import (
+    CUSTOMERS_INDEX,
+    decode_orders,
+    decode_profile,
+    orders_key,
+    profile_key,
+)
+from churnwire.state.table import feature_rows
+
+CHUNK = 1000
+
+
+def _online_customers(client: redis.Redis) -> Iterator[tuple[CustomerProfile, list[OrderFact]]]:
+    customer_ids = sorted(client.sscan_iter(CUSTOMERS_INDEX, count=CHUNK))
+    for start in range(0, len(customer_ids), CHUNK):
+        chunk = customer_ids[start:start + CHUNK]
+        pipe = client.pipeline(transaction=False)
+        for customer_id in chunk:
+            pipe.hgetall(profile_key(customer_id))
+            pipe.hgetall(orders_key(customer_id))
+        replies = pipe.execute()
+        for index, customer_id in enumerate(chunk):
+            profile = decode_profile(customer_id, replies[2 * index])
+            if profile is not None:
+                yield profile, decode_orders(replies[2 * index + 1])
+
+
+def snapshot_online(redis_url: str, as_of: int) -> list[dict[str, Any]]:
+    """Feature rows of every customer in Redis that exists at ``as_of``."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return feature_rows(_online_customers(client), as_of)
+    finally:
+        client.close()
