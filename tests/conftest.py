@@ -15,16 +15,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_HOME = REPO / ".churnwire-test"
+# CHURNWIRE_TEST_SLOT=N runs a second test session beside the first: own home, own ports.
+SLOT = int(os.environ.get("CHURNWIRE_TEST_SLOT", "0"))
+TEST_HOME = REPO / (".churnwire-test" if SLOT == 0 else f".churnwire-test-{SLOT}")
+SECOND_WORKER_METRICS_PORT = 9479 + 100 * SLOT
 
 # Set before any churnwire settings are read, so every process of the session uses them.
 os.environ.update(
     {
         "CHURNWIRE_HOME": str(TEST_HOME),
-        "CHURNWIRE_POSTGRES_PORT": "54339",
-        "CHURNWIRE_REDIS_PORT": "63791",
-        "CHURNWIRE_KAFKA_PORT": "19093",
-        "CHURNWIRE_CDC_METRICS_PORT": "9476",
+        "CHURNWIRE_POSTGRES_PORT": str(54339 + 100 * SLOT),
+        "CHURNWIRE_REDIS_PORT": str(63791 + 100 * SLOT),
+        "CHURNWIRE_KAFKA_PORT": str(19093 + 100 * SLOT),
+        "CHURNWIRE_CDC_METRICS_PORT": str(9476 + 100 * SLOT),
+        "CHURNWIRE_WORKER_METRICS_PORT": str(9478 + 100 * SLOT),
     }
 )
 for variable in ("CHURNWIRE_POSTGRES_URL", "CHURNWIRE_REDIS_URL", "CHURNWIRE_KAFKA_BOOTSTRAP"):

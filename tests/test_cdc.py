@@ -72,7 +72,7 @@ def test_initial_snapshot_reads_existing_rows(stack: Stack, unique: str, tmp_pat
         "CHURNWIRE_TOPIC_PARTITIONS": "1",
         "CHURNWIRE_CDC_SLOT": f"snap_{unique}",
         "CHURNWIRE_CDC_PUBLICATION": f"snap_{unique}",
-        "CHURNWIRE_CDC_METRICS_PORT": "9477",
+        "CHURNWIRE_CDC_METRICS_PORT": str(int(os.environ["CHURNWIRE_CDC_METRICS_PORT"]) + 1),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "churnwire", "cdc"],

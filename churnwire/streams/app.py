@@ -92,6 +92,9 @@ def create_app(settings: Settings, worker_name: str = "worker") -> faust.App:
         consumer_auto_offset_reset="earliest",
         # A restarted worker rejoins within seconds instead of faust's default minute.
         broker_session_timeout=10.0,
+        broker_rebalance_timeout=10.0,
+        # Static membership: a restarted worker takes its own place back at once.
+        consumer_group_instance_id=f"{settings.worker_group}-{worker_name}",
         broker_heartbeat_interval=2.0,
         broker_commit_interval=1.0,
         producer_acks=-1,
