@@ -70,6 +70,12 @@ def _cmd_cdc(args: argparse.Namespace, settings: Settings) -> int:
     return run_cdc(settings)
 
 
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.demo import run_demo
+
+    return run_demo(settings)
+
+
 def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from churnwire.streams.app import run_worker
 
@@ -128,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the stack and wait until it is healthy")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds per component")
     up.set_defaults(run=_cmd_up)
+    commands.add_parser("demo", help="run the whole pipeline on CDNOW, narrated").set_defaults(
+        run=_cmd_demo
+    )
     commands.add_parser("down", help="stop what 'up' started").set_defaults(run=_cmd_down)
     status = commands.add_parser("status", help="health of every component")
     status.add_argument("--json", action="store_true", help="one JSON object per component")

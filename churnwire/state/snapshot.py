@@ -35,6 +35,17 @@ def _online_customers(client: redis.Redis) -> Iterator[tuple[CustomerProfile, li
                 yield profile, decode_orders(replies[2 * index + 1])
 
 
+def read_customer(
+    client: redis.Redis, customer_id: str
+) -> tuple[CustomerProfile | None, list[OrderFact]]:
+    """One customer's profile (None if unknown) and live orders, in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(profile_key(customer_id))
+    pipe.hgetall(orders_key(customer_id))
+    profile, orders = pipe.execute()
+    return decode_profile(customer_id, profile), decode_orders(orders)
+
+
 def snapshot_online(redis_url: str, as_of: int) -> list[dict[str, Any]]:
     """Feature rows of every customer in Redis that exists at ``as_of``."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
