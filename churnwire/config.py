@@ -59,6 +59,16 @@ class Settings:
     worker_batch_size: int
     state_ttl_days: int
     clock: str
+    model_dir: Path
+    alert_threshold: float
+    alert_hysteresis: float
+    challenger_share: float
+    label_horizon_days: int
+    sweep_interval_days: int
+    gateway_host: str
+    gateway_port: int
+    gateway_rate_limit: float
+    gateway_max_body_bytes: int
 
     @property
     def orders_topic(self) -> str:
@@ -100,6 +110,26 @@ def _non_negative_int(value: str) -> int:
     if number < 0:
         raise ValueError(f"expected an integer >= 0, got {value!r}")
     return number
+
+
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"expected a number between 0 and 1, got {value!r}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"expected a positive number, got {value!r}")
+    return number
+
+
+def _listen_host(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_.:\-]+$", value):
+        raise ValueError(f"expected a host name or address, got {value!r}")
+    return value
 
 
 def _url_with_scheme(*schemes: str) -> Callable[[str], str]:
@@ -169,6 +199,8 @@ class _Reader:
             message = str(error)
             if message.startswith("invalid literal"):
                 message = f"expected an integer, got {raw!r}"
+            elif message.startswith("could not convert"):
+                message = f"expected a number, got {raw!r}"
             raise ConfigError(variable, message) from None
 
     def optional(self, name: str) -> str | None:
@@ -219,6 +251,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         worker_batch_size=read.get("WORKER_BATCH_SIZE", _positive_int, "1000"),
         state_ttl_days=read.get("STATE_TTL_DAYS", _non_negative_int, "0"),
         clock=read.get("CLOCK", _choice("event", "wall"), "event"),
+        model_dir=Path(read.get("MODEL_DIR", str, str(home / "models"))).absolute(),
+        alert_threshold=read.get("ALERT_THRESHOLD", _fraction, "0.8"),
+        alert_hysteresis=read.get("ALERT_HYSTERESIS", _fraction, "0.05"),
+        challenger_share=read.get("CHALLENGER_SHARE", _fraction, "0"),
+        label_horizon_days=read.get("LABEL_HORIZON_DAYS", _positive_int, "90"),
+        sweep_interval_days=read.get("SWEEP_INTERVAL_DAYS", _positive_int, "7"),
+        gateway_host=read.get("GATEWAY_HOST", _listen_host, "127.0.0.1"),
+        gateway_port=read.get("GATEWAY_PORT", _port, "8080"),
+        gateway_rate_limit=read.get("GATEWAY_RATE_LIMIT", _positive_float, "2000"),
+        gateway_max_body_bytes=read.get("GATEWAY_MAX_BODY_BYTES", _positive_int, "1048576"),
     )
 
 

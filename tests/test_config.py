@@ -22,6 +22,9 @@ from churnwire.config import ConfigError, load_settings
         ("CHURNWIRE_TOPIC_PARTITIONS", "0", "positive"),
         ("CHURNWIRE_KAFKA_SECURITY_PROTOCOL", "TLS", "SASL_SSL"),
         ("CHURNWIRE_CDC_SLOT", "Bad-Slot", "identifier"),
+        ("CHURNWIRE_ALERT_THRESHOLD", "1.5", "between 0 and 1"),
+        ("CHURNWIRE_CHALLENGER_SHARE", "half", "number"),
+        ("CHURNWIRE_GATEWAY_PORT", "80", "between 1024 and 65535"),
     ],
 )
 def test_bad_value_names_the_variable(variable: str, value: str, expected: str) -> None:

@@ -10,6 +10,13 @@ from churnwire.state.features import CustomerProfile, OrderFact
 
 CUSTOMERS_INDEX = "cw:customers"
 WATERMARK = "cw:watermark"
+# Sorted set: customer id by the event time (epoch microseconds) of their next inactivity check.
+SWEEP_DUE = "cw:sweep"
+# Sorted set: recent alert messages (their JSON) by publication time in epoch milliseconds.
+RECENT_ALERTS = "cw:alerts"
+RECENT_ALERTS_KEPT = 10_000
+# Hash: API key hash (sha256 hex) -> JSON {"name", "scope", "created_at"}.
+API_KEYS = "cw:apikeys"
 POSITION_FIELD = "_pos"
 DELETED = "D"
 
@@ -27,6 +34,25 @@ def profile_key(customer_id: str) -> str:
 def tombstone_key(customer_id: str) -> str:
     """String: position of the customer's deletion, so stale redeliveries cannot revive it."""
     return f"cw:{{{customer_id}}}:deleted"
+
+
+def score_key(customer_id: str) -> str:
+    """Hash: the latest churn score, written by the worker, read by the gateway.
+
+    Fields: ``probability`` (the variant that drives alerts), ``model_version``, ``variant``
+    (``champion`` or ``challenger``), ``risk_band`` (``low``, ``medium``, ``high``),
+    ``scored_at`` (the as-of time of the features, epoch microseconds),
+    ``champion_probability``, ``champion_version``, ``challenger_probability``,
+    ``challenger_version``, and ``top_features`` (JSON list of ``{"feature", "value",
+    "contribution"}``, written when an alert is raised).
+    """
+    return f"cw:{{{customer_id}}}:score"
+
+
+def alert_state_key(customer_id: str) -> str:
+    """Hash: ``state`` (``above`` or ``below``), ``crossings`` (count), ``position`` of the
+    change that last moved it; makes each threshold crossing produce exactly one alert."""
+    return f"cw:{{{customer_id}}}:alert"
 
 
 def web_key(customer_id: str) -> str:
