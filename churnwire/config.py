@@ -65,6 +65,7 @@ class Settings:
     challenger_share: float
     label_horizon_days: int
     sweep_interval_days: int
+    scoring: bool
     gateway_host: str
     gateway_port: int
     gateway_rate_limit: float
@@ -257,6 +258,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         challenger_share=read.get("CHALLENGER_SHARE", _fraction, "0"),
         label_horizon_days=read.get("LABEL_HORIZON_DAYS", _positive_int, "90"),
         sweep_interval_days=read.get("SWEEP_INTERVAL_DAYS", _positive_int, "7"),
+        scoring=read.get("SCORING", _choice("on", "off"), "on") == "on",
         gateway_host=read.get("GATEWAY_HOST", _listen_host, "127.0.0.1"),
         gateway_port=read.get("GATEWAY_PORT", _port, "8080"),
         gateway_rate_limit=read.get("GATEWAY_RATE_LIMIT", _positive_float, "2000"),

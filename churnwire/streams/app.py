@@ -1,5 +1,9 @@
 """The Faust worker: one agent per source topic, each folding batches into Redis state.
 
+After each batch the touched customers are scored and their alerts published; timers run the
+inactivity sweep, online learning and the switch to a newly promoted model
+(:mod:`churnwire.streams.pipeline`).
+
 Offsets are committed only after a batch is applied (``take_events`` acks after the loop
 body), so a crash redelivers and the position check in the state writer makes that harmless.
 """
@@ -8,29 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import faust
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from churnwire.config import Settings
 from churnwire.state.layout import WATERMARK
-from churnwire.state.writer import StateWriter
 from churnwire.streams import metrics
-from churnwire.streams.changes import decode_customer, decode_order
 from churnwire.streams.dead_letter import DeadLetter, SourceMessage
 from churnwire.streams.lag import consumer_lag
-from churnwire.streams.processor import ChangeProcessor
-from churnwire.streams.web_events import decode_web_event
-from churnwire.topics import DEAD_LETTER, WEB_EVENTS
+from churnwire.streams.pipeline import FeaturePipeline
+from churnwire.topics import CHURN_ALERTS, DEAD_LETTER, WEB_EVENTS
 
 log = logging.getLogger(__name__)
 
 BATCH_WITHIN_SECONDS = 0.05
 LIVENESS_SECONDS = 2.0
 RETRY_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)
+SWEEP_SECONDS = 1.0
+LEARN_SECONDS = 1.0
+MODEL_REFRESH_SECONDS = 2.0
 
 
 class FaustDeadLetters:
@@ -101,28 +106,23 @@ def create_app(settings: Settings, worker_name: str = "worker") -> faust.App:
         datadir=str(settings.home / "worker-data" / worker_name),
     )
     source_topics = [settings.orders_topic, settings.customers_topic, WEB_EVENTS]
-    state: dict[str, Any] = {}
+    state: dict[str, FeaturePipeline] = {}
 
-    def processor() -> ChangeProcessor:
-        if "processor" not in state:
-            client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-            state["redis"] = client
-            state["processor"] = ChangeProcessor(
-                StateWriter(client, settings.state_ttl_days * 86_400),
-                FaustDeadLetters(app),
-                {
-                    settings.orders_topic: decode_order,
-                    settings.customers_topic: decode_customer,
-                    WEB_EVENTS: decode_web_event,
-                },
+    async def send_alert(key: bytes, value: bytes) -> None:
+        await app.producer.send_and_wait(CHURN_ALERTS, key, value, None, None, None)
+
+    def pipeline() -> FeaturePipeline:
+        if "pipeline" not in state:
+            state["pipeline"] = FeaturePipeline(
+                settings, worker_name, FaustDeadLetters(app), send_alert,
+                scoring=settings.scoring,
             )
-        processor: ChangeProcessor = state["processor"]
-        return processor
+        return state["pipeline"]
 
     async def consume(stream: Any) -> None:
         async for events in stream.take_events(settings.worker_batch_size, BATCH_WITHIN_SECONDS):
             batch = [_source_message(event) for event in events]
-            await _apply_with_retry(processor(), batch)
+            await _retry_redis(partial(pipeline().handle, batch), f"{len(batch)} events")
 
     for topic_name in source_topics:
         topic = app.topic(
@@ -135,6 +135,18 @@ def create_app(settings: Settings, worker_name: str = "worker") -> faust.App:
     async def report_liveness() -> None:
         liveness_path(settings, worker_name).touch()
 
+    @app.timer(SWEEP_SECONDS)
+    async def sweep_inactive_customers() -> None:
+        await _retry_redis(pipeline().sweep, "the inactivity sweep", attempts=1)
+
+    @app.timer(LEARN_SECONDS)
+    async def learn_outcomes() -> None:
+        await _retry_redis(pipeline().learn, "learning outcomes", attempts=1)
+
+    @app.timer(MODEL_REFRESH_SECONDS)
+    async def follow_active_model() -> None:
+        await pipeline().refresh_model()
+
     @app.timer(5.0)
     async def export_lag_and_watermark() -> None:
         lag = await asyncio.get_running_loop().run_in_executor(
@@ -142,26 +154,34 @@ def create_app(settings: Settings, worker_name: str = "worker") -> faust.App:
         )
         for topic_name, messages in lag.items():
             metrics.CONSUMER_LAG.labels(topic=topic_name).set(messages)
-        if "redis" in state:
-            watermark = await state["redis"].get(WATERMARK)
+        if "pipeline" in state:
+            watermark = await state["pipeline"].client.get(WATERMARK)
             if watermark:
                 metrics.WATERMARK_SECONDS.set(int(watermark) / 1e6)
 
     return app
 
 
-async def _apply_with_retry(processor: ChangeProcessor, batch: list[SourceMessage]) -> None:
-    """Apply a batch, waiting out Redis outages: the batch stays unacknowledged meanwhile."""
+async def _retry_redis(
+    step: Callable[[], Awaitable[object]], what: str, attempts: int | None = None
+) -> None:
+    """Run a step, waiting out Redis outages; a batch stays unacknowledged meanwhile.
+
+    With ``attempts`` set (the timers), give up after that many failures: the next tick
+    tries again.
+    """
     attempt = 0
     while True:
         try:
-            await processor.process(batch)
+            await step()
             return
         except (RedisError, OSError) as error:
-            delay = RETRY_BACKOFF_SECONDS[min(attempt, len(RETRY_BACKOFF_SECONDS) - 1)]
-            log.warning("state update failed (%s); retrying %d events in %.1f s",
-                        error, len(batch), delay)
             attempt += 1
+            if attempts is not None and attempt >= attempts:
+                log.warning("%s failed (%s); next tick tries again", what, error)
+                return
+            delay = RETRY_BACKOFF_SECONDS[min(attempt - 1, len(RETRY_BACKOFF_SECONDS) - 1)]
+            log.warning("%s failed (%s); retrying in %.1f s", what, error, delay)
             await asyncio.sleep(delay)
 
 
