@@ -1,0 +1,1 @@
+"""Churn models: training, the versioned registry, and the champion used for scoring."""
