@@ -82,20 +82,35 @@ class ChampionModel:
 
     def top_contributions(self, row: Mapping[str, Any], k: int = 5) -> list[dict[str, Any]]:
         """The ``k`` features pushing this row's churn log-odds up the most (SHAP values)."""
+        return self.top_contributions_batch([row], k)[0]
+
+    def top_contributions_batch(
+        self, rows: Sequence[Mapping[str, Any]], k: int = 5
+    ) -> list[list[dict[str, Any]]]:
+        """:meth:`top_contributions` of many rows with one booster call."""
         import xgboost
 
-        matrix = self.matrix([row])
-        contributions = self.booster().predict(xgboost.DMatrix(matrix), pred_contribs=True)[0]
-        # The last entry is the bias (the model's base log-odds), not a feature.
-        ranked = sorted(
-            zip(self.columns, matrix[0], contributions[:-1], strict=True),
-            key=lambda item: -float(item[2]),
-        )
+        if not rows:
+            return []
+        matrix = self.matrix(rows)
+        contributions = self.booster().predict(xgboost.DMatrix(matrix), pred_contribs=True)
+        # The last column is the bias (the model's base log-odds), not a feature.
         return [
-            {
-                "feature": column,
-                "value": None if math.isnan(float(value)) else float(value),
-                "contribution": round(float(contribution), 6),
-            }
-            for column, value, contribution in ranked[:k]
+            _ranked(self.columns, matrix[index], contributions[index][:-1], k)
+            for index in range(len(rows))
         ]
+
+
+def _ranked(
+    columns: Sequence[str], values: Any, contributions: Any, k: int
+) -> list[dict[str, Any]]:
+    ranked = sorted(zip(columns, values, contributions, strict=True),
+                    key=lambda item: -float(item[2]))
+    return [
+        {
+            "feature": column,
+            "value": None if math.isnan(float(value)) else float(value),
+            "contribution": round(float(contribution), 6),
+        }
+        for column, value, contribution in ranked[:k]
+    ]
