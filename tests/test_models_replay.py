@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ from churnwire.state.features import (
     OrderFact,
     compute_features,
 )
-from churnwire.state.layout import SWEEP_DUE, WATERMARK, alert_state_key, score_key
+from churnwire.state.layout import WATERMARK, alert_state_key, score_key
+from churnwire.streams.pipeline import sweep_backlog
 from churnwire.timeutil import end_of_day_micros
 from churnwire.topics import CHURN_ALERTS
 from tests.kafka_reader import TopicReader
@@ -125,8 +127,7 @@ def _kill_worker(stack: Stack) -> None:
 
 def _settled(client: redis.Redis) -> bool:
     """No inactivity check is due at the watermark: the sweep has caught up."""
-    watermark = client.get(WATERMARK)
-    return watermark is not None and client.zcount(SWEEP_DUE, "-inf", int(watermark)) == 0
+    return sweep_backlog(client) == 0
 
 
 @pytest.fixture(scope="module")
@@ -261,16 +262,17 @@ def test_a_corrupt_model_is_refused_and_the_serving_one_keeps_serving(
     settings = stack.settings
     registry = ModelRegistry(settings.model_dir)
     serving = registry.active_version()
-    broken = train_model(settings, [TRAIN_CUTOFF], horizon_days=90, seed=11)
-    (settings.model_dir / broken.version / "model.onnx").write_bytes(b"not an onnx model")
+    assert serving is not None and serving != replay.version
+    # The first model, no longer active, gets its ONNX file garbled on disk.
+    (settings.model_dir / replay.version / "model.onnx").write_bytes(b"not an onnx model")
 
-    refused = _models("promote", broken.version)
+    refused = _models("promote", replay.version)
     assert refused.returncode != 0
-    assert broken.version in refused.stderr and "model.onnx" in refused.stderr
+    assert replay.version in refused.stderr and "model.onnx" in refused.stderr
     assert registry.active_version() == serving
 
     # Even if the active pointer is forced onto the broken version, the worker keeps serving.
-    (settings.model_dir / "ACTIVE").write_text(broken.version + "\n")
+    (settings.model_dir / "ACTIVE").write_text(replay.version + "\n")
     time.sleep(5)
     execute(settings.postgres_url, "INSERT INTO customers (customer_id, signup_at) VALUES "
                                    "($1, '1998-03-01T00:00:00Z')", unique)
@@ -282,4 +284,14 @@ def test_a_corrupt_model_is_refused_and_the_serving_one_keeps_serving(
                          "the new customer's score")
     client.close()
     assert version == serving
+    failures = _metric(settings.worker_metrics_port, "churnwire_model_load_failures_total")
+    assert failures >= 1
     (settings.model_dir / "ACTIVE").write_text(f"{serving}\n")
+
+
+def _metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0

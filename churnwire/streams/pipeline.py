@@ -167,6 +167,17 @@ class FeaturePipeline:
         log.info("new champion: %d customers scheduled for re-scoring", scheduled)
 
 
+def sweep_backlog(client: Any) -> int | None:
+    """Customers whose inactivity check is due at the watermark (None before any order).
+
+    ``client`` is a synchronous ``redis.Redis``; zero means the sweep has caught up.
+    """
+    watermark = client.get(WATERMARK)
+    if watermark is None:
+        return None
+    return int(client.zcount(SWEEP_DUE, "-inf", int(watermark)))
+
+
 async def _chunks(items: AsyncIterator[str], size: int = SWEEP_CHUNK) -> AsyncIterator[list[str]]:
     chunk: list[str] = []
     async for item in items:
