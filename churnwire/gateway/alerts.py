@@ -81,7 +81,7 @@ class AlertBroadcaster:
         )
         await consumer.start()
         try:
-            partitions = await consumer.partitions_for_topic(CHURN_ALERTS) or set()
+            partitions = consumer.partitions_for_topic(CHURN_ALERTS) or set()
             if not partitions:
                 raise LookupError(f"topic {CHURN_ALERTS} has no partitions (does it exist?)")
             assigned = [TopicPartition(CHURN_ALERTS, p) for p in sorted(partitions)]
