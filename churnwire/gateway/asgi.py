@@ -15,6 +15,9 @@ from churnwire.gateway.metrics import UNMATCHED_ROUTE, GatewayMetrics
 
 log = logging.getLogger(__name__)
 
+# Any other method is counted as "other", so clients cannot grow the label set.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class BodyTooLarge(Exception):
     """The request body exceeds the configured limit."""
@@ -85,5 +88,6 @@ class GatewayLayer:
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", UNMATCHED_ROUTE)
-            self._metrics.requests.labels(template, scope["method"], str(status)).inc()
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self._metrics.requests.labels(template, method, str(status)).inc()
             self._metrics.request_seconds.labels(template).observe(time.perf_counter() - started)

@@ -134,7 +134,7 @@ def parse_events(document: dict[str, Any], now: datetime) -> list[dict[str, str]
             raise _unprocessable(f"{where} must be an object")
         _only_fields(event, {"customer_id", "type", "occurred_at", "event_id"}, where)
         check_customer_id(event.get("customer_id"), f"{where}.customer_id")
-        if event.get("type") not in WEB_EVENT_TYPES:
+        if not isinstance(event.get("type"), str) or event["type"] not in WEB_EVENT_TYPES:
             raise _unprocessable(
                 f"{where}.type must be one of {', '.join(sorted(WEB_EVENT_TYPES))}"
             )
