@@ -82,6 +82,30 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return run_worker(settings, args.name)
 
 
+def _cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.gateway.server import run_gateway
+
+    return run_gateway(settings)
+
+
+def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.gateway import keys
+
+    if args.action == "create":
+        # The key alone on standard output, so that scripts can capture it.
+        print(keys.create_api_key(settings.redis_url, args.name, args.scope))
+        print(f"created key {args.name!r} ({args.scope}); it is shown only once",
+              file=sys.stderr)
+    elif args.action == "list":
+        for key in keys.list_api_keys(settings.redis_url):
+            print(f"{key['name']:<24} {key['scope']:<6} {key['created_at']}  {key['hash']}")
+    else:
+        revoked = keys.revoke_api_keys(settings.redis_url, args.name)
+        print(f"revoked {revoked} key(s) named {args.name!r}")
+        return 0 if revoked else 1
+    return 0
+
+
 def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
     from churnwire.state.table import write_parquet
     from churnwire.timeutil import end_of_day_micros
@@ -89,8 +113,9 @@ def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
     as_of = end_of_day_micros(args.as_of)
     if args.action == "build":
         from churnwire.state.offline import build_offline
+        from churnwire.state.web_log import read_web_log
 
-        rows = build_offline(settings.postgres_url, as_of)
+        rows = build_offline(settings.postgres_url, as_of, read_web_log(settings, as_of))
     else:
         from churnwire.state.snapshot import snapshot_online
 
@@ -153,6 +178,23 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the stream worker in the foreground")
     worker.add_argument("--name", default="worker", help="distinguishes workers on one host")
     worker.set_defaults(run=_cmd_worker)
+
+    commands.add_parser("gateway", help="run the HTTP gateway in the foreground").set_defaults(
+        run=_cmd_gateway
+    )
+    api_keys = commands.add_parser("keys", help="API keys of the gateway")
+    key_actions = api_keys.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create", help="create a key; prints it once")
+    create.add_argument("--name", required=True, help="who or what uses the key")
+    create.add_argument("--scope", choices=["read", "write"], default="read",
+                        help="write also allows POST /v1/events (and implies read)")
+    create.set_defaults(run=_cmd_keys)
+    key_actions.add_parser("list", help="names and scopes (never the keys)").set_defaults(
+        run=_cmd_keys
+    )
+    revoke = key_actions.add_parser("revoke", help="delete every key with this name")
+    revoke.add_argument("--name", required=True)
+    revoke.set_defaults(run=_cmd_keys)
 
     features = commands.add_parser("features", help="feature tables as Parquet")
     actions = features.add_subparsers(dest="action", required=True)

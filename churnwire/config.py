@@ -70,6 +70,9 @@ class Settings:
     gateway_port: int
     gateway_rate_limit: float
     gateway_max_body_bytes: int
+    gateway_workers: int = 1
+    gateway_tls_cert: Path | None = None
+    gateway_tls_key: Path | None = None
 
     @property
     def orders_topic(self) -> str:
@@ -209,6 +212,20 @@ class _Reader:
         return value or None
 
 
+def _tls_files(read: _Reader) -> tuple[Path | None, Path | None]:
+    """The gateway's certificate and key: both or neither, and both readable files."""
+    cert, key = read.optional("GATEWAY_TLS_CERT"), read.optional("GATEWAY_TLS_KEY")
+    if (cert is None) != (key is None):
+        missing = "CHURNWIRE_GATEWAY_TLS_KEY" if key is None else "CHURNWIRE_GATEWAY_TLS_CERT"
+        raise ConfigError(missing, "set both CHURNWIRE_GATEWAY_TLS_CERT and _KEY, or neither")
+    paths = []
+    for name, value in (("GATEWAY_TLS_CERT", cert), ("GATEWAY_TLS_KEY", key)):
+        if value is not None and not Path(value).is_file():
+            raise ConfigError(PREFIX + name, f"no such file: {value!r}")
+        paths.append(Path(value).absolute() if value is not None else None)
+    return paths[0], paths[1]
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate all ``CHURNWIRE_*`` variables (from ``os.environ`` by default)."""
     read = _Reader(os.environ if environ is None else environ)
@@ -217,6 +234,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     redis_port = read.get("REDIS_PORT", _port, "63790")
     kafka_port = read.get("KAFKA_PORT", _port, "19092")
     postgres_default = f"postgresql://postgres@127.0.0.1:{postgres_port}/churnwire"
+    tls_cert, tls_key = _tls_files(read)
     return Settings(
         home=home,
         postgres_url=read.get(
@@ -263,6 +281,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gateway_port=read.get("GATEWAY_PORT", _port, "8080"),
         gateway_rate_limit=read.get("GATEWAY_RATE_LIMIT", _positive_float, "2000"),
         gateway_max_body_bytes=read.get("GATEWAY_MAX_BODY_BYTES", _positive_int, "1048576"),
+        gateway_workers=read.get("GATEWAY_WORKERS", _positive_int, "1"),
+        gateway_tls_cert=tls_cert,
+        gateway_tls_key=tls_key,
     )
 
 

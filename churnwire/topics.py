@@ -28,6 +28,16 @@ class TopicSpec:
     name: str
     partitions: int
     compacted: bool = False
+    # The topic is a system of record (web-events, ADR 0014): never delete by age.
+    retain_forever: bool = False
+
+    @property
+    def config(self) -> dict[str, str]:
+        """Topic-level settings it is created with."""
+        config = {"cleanup.policy": "compact"} if self.compacted else {}
+        if self.retain_forever:
+            config["retention.ms"] = "-1"
+        return config
 
 
 def cdc_topics(settings: Settings) -> list[TopicSpec]:
@@ -46,7 +56,7 @@ def all_topics(settings: Settings) -> list[TopicSpec]:
     partitions = settings.topic_partitions
     return [
         *cdc_topics(settings),
-        TopicSpec(WEB_EVENTS, partitions),
+        TopicSpec(WEB_EVENTS, partitions, retain_forever=True),
         TopicSpec(DEAD_LETTER, 1),
         TopicSpec(CHURN_ALERTS, partitions),
     ]
@@ -64,7 +74,7 @@ def ensure_topics(settings: Settings, specs: list[TopicSpec], timeout: float = 3
             spec.name,
             num_partitions=spec.partitions,
             replication_factor=-1,
-            config={"cleanup.policy": "compact"} if spec.compacted else {},
+            config=spec.config,
         )
         for spec in missing
     ]

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures of the gateway tests (API keys, an HTTP client, customers written into Redis).
+pytest_plugins = ["tests.gateway_helpers"]
+
 REPO = Path(__file__).resolve().parent.parent
 # CHURNWIRE_TEST_SLOT=N runs a second test session beside the first: own home, own ports.
 SLOT = int(os.environ.get("CHURNWIRE_TEST_SLOT", "0"))
@@ -29,6 +32,7 @@ os.environ.update(
         "CHURNWIRE_KAFKA_PORT": str(19093 + 100 * SLOT),
         "CHURNWIRE_CDC_METRICS_PORT": str(9476 + 100 * SLOT),
         "CHURNWIRE_WORKER_METRICS_PORT": str(9478 + 100 * SLOT),
+        "CHURNWIRE_GATEWAY_PORT": str(8180 + 100 * SLOT),
     }
 )
 for variable in ("CHURNWIRE_POSTGRES_URL", "CHURNWIRE_REDIS_URL", "CHURNWIRE_KAFKA_BOOTSTRAP"):

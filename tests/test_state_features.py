@@ -9,6 +9,7 @@ from churnwire.state.features import (
     MICROS_PER_DAY,
     CustomerProfile,
     OrderFact,
+    WebFact,
     compute_features,
 )
 
@@ -62,3 +63,27 @@ def test_cadence_trend_and_recency_ratio() -> None:
     assert features["orders_prev_90d"] == 1 and features["orders_trend_90d"] == 2
     assert features["avg_order_value"] == 15.0 and features["max_order_value"] == 30.0
     assert features["active_months_365d"] == 4
+
+
+def web(days_ago: float, kind: str, eid: str = "") -> WebFact:
+    return WebFact(eid or f"w{days_ago}{kind}", int(AS_OF - days_ago * DAY), kind)
+
+
+def test_web_events_count_by_type_and_window() -> None:
+    events = [web(0, "session_start"), web(1, "page_view"), web(1.5, "page_view"),
+              web(7, "page_view"), web(8, "add_to_cart"), web(29.5, "session_start"),
+              web(30, "session_start"),
+              web(31, "page_view"), web(-1, "page_view")]
+    features = compute_features([], PROFILE, AS_OF, events)
+    assert features["sessions_7d"] == 1 and features["sessions_30d"] == 2
+    assert features["page_views_7d"] == 2 and features["page_views_30d"] == 3  # 7d edge out
+    assert features["add_to_cart_7d"] == 0 and features["add_to_cart_30d"] == 1
+    assert features["days_since_last_visit"] == pytest.approx(0.0)
+
+
+def test_without_web_events_counts_are_zero_and_last_visit_null() -> None:
+    features = compute_features([order(3, 5.0)], PROFILE, AS_OF)
+    assert features["sessions_30d"] == 0 and features["page_views_7d"] == 0
+    assert features["days_since_last_visit"] is None
+    later = compute_features([], PROFILE, AS_OF, [web(12.5, "page_view")])
+    assert later["days_since_last_visit"] == pytest.approx(12.5)

@@ -10,6 +10,7 @@ from churnwire.config import Settings
 from churnwire.data.schema import apply_schema
 from churnwire.embedded.cdc import CdcProcess
 from churnwire.embedded.component import Component, ComponentStatus
+from churnwire.embedded.gateway import GatewayProcess
 from churnwire.embedded.kafka import EmbeddedKafka
 from churnwire.embedded.postgres import EmbeddedPostgres
 from churnwire.embedded.process import log_tail
@@ -42,11 +43,12 @@ class Stack:
         self.kafka = EmbeddedKafka(settings)
         self.cdc = CdcProcess(settings)
         self.worker = StreamWorker(settings)
+        self.gateway = GatewayProcess(settings)
 
     @property
     def components(self) -> list[Component]:
         """Components in start order; ``down`` stops them in reverse."""
-        return [self.postgres, self.redis, self.kafka, self.cdc, self.worker]
+        return [self.postgres, self.redis, self.kafka, self.cdc, self.worker, self.gateway]
 
     def up(self, timeout: float = 120.0) -> dict[str, ComponentStatus]:
         """Start what is missing, prepare schema and topics, wait until all are healthy."""
@@ -57,7 +59,7 @@ class Stack:
             self.wait_healthy(component, timeout)
         asyncio.run(apply_schema(self.settings.postgres_url))
         ensure_topics(self.settings, all_topics(self.settings))
-        processes: list[Component] = [self.cdc, self.worker]
+        processes: list[Component] = [self.cdc, self.worker, self.gateway]
         for component in processes:
             component.start()
             self.wait_healthy(component, timeout)

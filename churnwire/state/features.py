@@ -1,9 +1,10 @@
 """The one definition of every per-customer feature, used by the stream and the offline builder.
 
-Features are computed from a customer's order facts and profile, evaluated at an ``as_of``
-time (epoch microseconds). An order counts towards a window of N days at ``as_of`` when
-``as_of - N days < created_at <= as_of``; nothing after ``as_of`` is ever seen, which makes the
-computation point-in-time correct wherever the facts come from.
+Features are computed from a customer's order facts, web (clickstream) facts and profile,
+evaluated at an ``as_of`` time (epoch microseconds). An order counts towards a window of N days
+at ``as_of`` when ``as_of - N days < created_at <= as_of``; nothing after ``as_of`` is ever
+seen, which makes the computation point-in-time correct wherever the facts come from. Web
+events follow the same rule with their ``occurred_at``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 MICROS_PER_DAY = 86_400 * 1_000_000
 WINDOWS_DAYS = (7, 30, 90, 180, 365)
+WEB_WINDOWS_DAYS = (7, 30)
 
 # Orders in these states never happened as far as the customer's behaviour is concerned.
 NOT_COUNTED_STATUSES = frozenset({"cancelled", "canceled", "refunded", "failed"})
@@ -47,6 +49,15 @@ class OrderFact:
 
 
 @dataclass(frozen=True)
+class WebFact:
+    """What the features need to know about one clickstream event."""
+
+    event_id: str
+    occurred_at: int  # epoch microseconds, the event's time
+    type: str  # page_view, add_to_cart or session_start
+
+
+@dataclass(frozen=True)
 class CustomerProfile:
     """The customer's attributes from the ``customers`` table."""
 
@@ -67,6 +78,17 @@ def _window_specs() -> list[FeatureSpec]:
     for days in WINDOWS_DAYS:
         specs.append(FeatureSpec(f"orders_{days}d", "int", f"orders in the last {days} days"))
         specs.append(FeatureSpec(f"spend_{days}d", "float", f"money spent in the last {days} days"))
+    return specs
+
+
+def _web_specs() -> list[FeatureSpec]:
+    specs = []
+    for days in WEB_WINDOWS_DAYS:
+        specs.append(FeatureSpec(f"sessions_{days}d", "int", f"sessions started, last {days} days"))
+        specs.append(FeatureSpec(f"page_views_{days}d", "int", f"pages viewed, last {days} days"))
+        specs.append(
+            FeatureSpec(f"add_to_cart_{days}d", "int", f"add-to-cart events, last {days} days")
+        )
     return specs
 
 
@@ -99,6 +121,10 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("country", "string", "customer country from the customers table"),
     FeatureSpec("acquisition_channel", "string", "how the customer was acquired"),
     FeatureSpec("marketing_opt_in", "bool", "whether the customer accepts marketing"),
+    *_web_specs(),
+    FeatureSpec(
+        "days_since_last_visit", "float", "days from the latest web event to as-of (null)"
+    ),
 )
 
 FEATURE_NAMES: tuple[str, ...] = tuple(spec.name for spec in FEATURES)
@@ -121,8 +147,28 @@ def _window_sums(
     return len(selected), sum(f.amount for f in selected)
 
 
+def _web_features(web: Iterable[WebFact], as_of: int) -> dict[str, Any]:
+    """Session, page-view and add-to-cart counts per window, and days since the last visit."""
+    seen = [event for event in web if event.occurred_at <= as_of]
+    features: dict[str, Any] = {}
+    for days in WEB_WINDOWS_DAYS:
+        oldest = as_of - days * MICROS_PER_DAY
+        recent = [event.type for event in seen if event.occurred_at > oldest]
+        features[f"sessions_{days}d"] = recent.count("session_start")
+        features[f"page_views_{days}d"] = recent.count("page_view")
+        features[f"add_to_cart_{days}d"] = recent.count("add_to_cart")
+    last_visit = max((event.occurred_at for event in seen), default=None)
+    features["days_since_last_visit"] = (
+        _days(as_of - last_visit) if last_visit is not None else None
+    )
+    return features
+
+
 def compute_features(
-    orders: Iterable[OrderFact], profile: CustomerProfile, as_of: int
+    orders: Iterable[OrderFact],
+    profile: CustomerProfile,
+    as_of: int,
+    web: Iterable[WebFact] = (),
 ) -> dict[str, Any]:
     """Every feature of one customer at ``as_of`` (epoch microseconds)."""
     facts = sorted(
@@ -172,4 +218,5 @@ def compute_features(
     features["country"] = profile.country
     features["acquisition_channel"] = profile.acquisition_channel
     features["marketing_opt_in"] = profile.marketing_opt_in
+    features.update(_web_features(web, as_of))
     return features

@@ -6,7 +6,7 @@ Lua script may touch them together. See docs/state.md for sizes and retention.
 
 from __future__ import annotations
 
-from churnwire.state.features import CustomerProfile, OrderFact
+from churnwire.state.features import CustomerProfile, OrderFact, WebFact
 
 CUSTOMERS_INDEX = "cw:customers"
 WATERMARK = "cw:watermark"
@@ -102,3 +102,15 @@ def decode_profile(customer_id: str, stored: dict[str, str]) -> CustomerProfile 
         acquisition_channel=stored.get("acquisition_channel"),
         marketing_opt_in=stored.get("marketing_opt_in") == "1",
     )
+
+
+def decode_web(stored: dict[str, str]) -> list[WebFact]:
+    """Web facts of a customer's web hash (entries that do not parse are skipped)."""
+    facts = []
+    for event_id, value in stored.items():
+        occurred_at, _, event_type = value.partition("|")
+        try:
+            facts.append(WebFact(event_id, int(occurred_at), event_type))
+        except ValueError:
+            continue
+    return facts

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
 
-from churnwire.state.features import CustomerProfile, OrderFact
+from churnwire.state.features import CustomerProfile, OrderFact, WebFact
 from churnwire.state.table import feature_rows
 from churnwire.timeutil import from_micros, to_micros
 
@@ -34,8 +35,14 @@ async def _fetch(postgres_url: str, as_of: int) -> tuple[list[Any], list[Any]]:
     return customers, orders
 
 
-def build_offline(postgres_url: str, as_of: int) -> list[dict[str, Any]]:
-    """Feature rows of every customer signed up by ``as_of``, from orders up to ``as_of``."""
+def build_offline(
+    postgres_url: str, as_of: int, web: Mapping[str, Sequence[WebFact]] | None = None
+) -> list[dict[str, Any]]:
+    """Feature rows of every customer signed up by ``as_of``, from orders up to ``as_of``.
+
+    Web events are not in PostgreSQL: pass them as read from the ``web-events`` topic by
+    :func:`churnwire.state.web_log.read_web_log` (without them, web features are zero).
+    """
     customers, orders = asyncio.run(_fetch(postgres_url, as_of))
     facts: dict[str, list[OrderFact]] = defaultdict(list)
     for row in orders:
@@ -59,4 +66,4 @@ def build_offline(postgres_url: str, as_of: int) -> list[dict[str, Any]]:
         )
         for row in customers
     )
-    return feature_rows(((p, facts.get(p.customer_id, [])) for p in profiles), as_of)
+    return feature_rows(((p, facts.get(p.customer_id, [])) for p in profiles), as_of, web)

@@ -7,20 +7,25 @@ from typing import Any
 
 import redis
 
-from churnwire.state.features import CustomerProfile, OrderFact
+from churnwire.state.features import CustomerProfile, OrderFact, WebFact
 from churnwire.state.layout import (
     CUSTOMERS_INDEX,
     decode_orders,
     decode_profile,
+    decode_web,
     orders_key,
     profile_key,
+    web_key,
 )
 from churnwire.state.table import feature_rows
 
 CHUNK = 1000
 
 
-def _online_customers(client: redis.Redis) -> Iterator[tuple[CustomerProfile, list[OrderFact]]]:
+def _online_customers(
+    client: redis.Redis, web: dict[str, list[WebFact]]
+) -> Iterator[tuple[CustomerProfile, list[OrderFact]]]:
+    """Every customer with a profile and its orders; fills ``web`` with their web facts."""
     customer_ids = sorted(client.sscan_iter(CUSTOMERS_INDEX, count=CHUNK))
     for start in range(0, len(customer_ids), CHUNK):
         chunk = customer_ids[start:start + CHUNK]
@@ -28,11 +33,13 @@ def _online_customers(client: redis.Redis) -> Iterator[tuple[CustomerProfile, li
         for customer_id in chunk:
             pipe.hgetall(profile_key(customer_id))
             pipe.hgetall(orders_key(customer_id))
+            pipe.hgetall(web_key(customer_id))
         replies = pipe.execute()
         for index, customer_id in enumerate(chunk):
-            profile = decode_profile(customer_id, replies[2 * index])
+            profile = decode_profile(customer_id, replies[3 * index])
             if profile is not None:
-                yield profile, decode_orders(replies[2 * index + 1])
+                web[customer_id] = decode_web(replies[3 * index + 2])
+                yield profile, decode_orders(replies[3 * index + 1])
 
 
 def read_customer(
@@ -50,6 +57,8 @@ def snapshot_online(redis_url: str, as_of: int) -> list[dict[str, Any]]:
     """Feature rows of every customer in Redis that exists at ``as_of``."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        return feature_rows(_online_customers(client), as_of)
+        web: dict[str, list[WebFact]] = {}
+        customers = list(_online_customers(client, web))
+        return feature_rows(customers, as_of, web)
     finally:
         client.close()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from churnwire.state.features import FEATURES, CustomerProfile, OrderFact, compute_features
+from churnwire.state.features import (
+    FEATURES,
+    CustomerProfile,
+    OrderFact,
+    WebFact,
+    compute_features,
+)
 from churnwire.timeutil import from_micros
 
 _ARROW_TYPES = {
@@ -27,15 +33,22 @@ SCHEMA = pa.schema(
 
 
 def feature_rows(
-    customers: Iterable[tuple[CustomerProfile, list[OrderFact]]], as_of: int
+    customers: Iterable[tuple[CustomerProfile, list[OrderFact]]],
+    as_of: int,
+    web: Mapping[str, Sequence[WebFact]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per customer that exists at ``as_of``, sorted by customer id."""
+    """One row per customer that exists at ``as_of``, sorted by customer id.
+
+    ``web`` holds each customer's clickstream facts; customers missing from it have none.
+    """
+    web = web or {}
     rows = []
     for profile, orders in customers:
         if not profile.exists_at(as_of):
             continue
+        facts = web.get(profile.customer_id, ())
         rows.append({"customer_id": profile.customer_id,
-                     **compute_features(orders, profile, as_of)})
+                     **compute_features(orders, profile, as_of, facts)})
     rows.sort(key=lambda row: row["customer_id"])
     return rows
 

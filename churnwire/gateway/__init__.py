@@ -1,0 +1,1 @@
+"""The HTTP gateway: customer features and scores, alerts, and clickstream intake."""
