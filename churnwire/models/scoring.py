@@ -32,9 +32,11 @@ from churnwire.state.layout import (
     alert_state_key,
     decode_orders,
     decode_profile,
+    decode_web,
     orders_key,
     profile_key,
     score_key,
+    web_key,
 )
 
 log = logging.getLogger(__name__)
@@ -190,17 +192,19 @@ class ScoringStage:
                 pipe.hgetall(orders_key(customer_id))
                 pipe.hgetall(score_key(customer_id))
                 pipe.hgetall(alert_state_key(customer_id))
+                pipe.hgetall(web_key(customer_id))
             replies = await pipe.execute()
         customers, gone = [], []
         for index, customer_id in enumerate(customer_ids):
-            profile_hash, orders_hash, score, alert = replies[4 * index:4 * index + 4]
+            profile_hash, orders_hash, score, alert, web = replies[5 * index:5 * index + 5]
             profile = decode_profile(customer_id, profile_hash)
             if profile is None:
                 gone.append(customer_id)
                 continue
             if not profile.exists_at(as_of):
                 continue
-            features = compute_features(decode_orders(orders_hash), profile, as_of)
+            features = compute_features(decode_orders(orders_hash), profile, as_of,
+                                        decode_web(web))
             customers.append(_Customer(customer_id, features, score, alert))
         return customers, gone
 
