@@ -39,7 +39,7 @@ from churnwire.state.features import (
     OrderFact,
     compute_features,
 )
-from churnwire.state.layout import WATERMARK, alert_state_key, score_key
+from churnwire.state.layout import RISK_BANDS, WATERMARK, alert_state_key, score_key
 from churnwire.streams.pipeline import sweep_backlog
 from churnwire.timeutil import end_of_day_micros
 from churnwire.topics import CHURN_ALERTS
@@ -214,11 +214,22 @@ def test_a_customer_who_stops_buying_is_alerted_by_the_sweep(
     assert datetime.fromisoformat(alert["event_time"]) > datetime(1997, 10, 1, tzinfo=UTC)
 
     client = _redis(settings)
+    assert client.hget(score_key(REGULAR), "risk_cell") == "unknown|high"
     watermark = int(client.get(WATERMARK) or 0)
     scored_at = int(client.hget(score_key(REGULAR), "scored_at") or 0)
     assert client.hget(alert_state_key(REGULAR), "state") == "above"
     client.close()
     assert watermark - scored_at <= settings.sweep_interval_days * MICROS_PER_DAY
+
+
+def test_the_risk_band_counts_match_the_scores(settings: Settings, replay: Replay) -> None:
+    client = _redis(settings)
+    counted = Counter()
+    for key in client.scan_iter("cw:{*}:score", count=1000):
+        counted[client.hget(key, "risk_cell")] += 1
+    stored = {cell: int(n) for cell, n in client.hgetall(RISK_BANDS).items() if int(n)}
+    client.close()
+    assert stored == dict(counted) and sum(stored.values()) > 20_000
 
 
 def test_the_challenger_learns_outcomes_and_its_checkpoint_survives_the_kill(

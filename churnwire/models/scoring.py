@@ -28,6 +28,7 @@ from churnwire.models.online import Challenger, online_features
 from churnwire.models.outcomes import LABELS_DUE, moment_key
 from churnwire.state.features import MICROS_PER_DAY, compute_features
 from churnwire.state.layout import (
+    RISK_BANDS,
     SWEEP_DUE,
     alert_state_key,
     decode_orders,
@@ -41,10 +42,10 @@ from churnwire.state.layout import (
 
 log = logging.getLogger(__name__)
 
-# KEYS: score, alert state, outbox, sweep, moment, labels due.
+# KEYS: score, alert state, outbox, sweep, moment, labels due, risk band counts.
 # ARGV: 1 customer, 2 scored_at, 3 next check, 4 crossings read, 5 new state or '',
 #       6 alert JSON, 7 moment due time, 8 moment inputs JSON or '', 9 champion p,
-#       10 challenger p, 11... score field/value pairs.
+#       10 challenger p, 11 risk cell (segment|band), 12... score field/value pairs.
 # Returns 0 when a newer score is stored, -1 when another writer moved the alert state since it
 # was read (its write stands), 1 when written, 2 when written with an alert queued.
 _WRITE_SCORE = """
@@ -58,7 +59,12 @@ if ARGV[5] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[6])
   result = 2
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 11))
+local cell = redis.call('HGET', KEYS[1], 'risk_cell')
+if cell ~= ARGV[11] then
+  if cell then redis.call('HINCRBY', KEYS[7], cell, -1) end
+  redis.call('HINCRBY', KEYS[7], ARGV[11], 1)
+end
+redis.call('HSET', KEYS[1], 'risk_cell', ARGV[11], unpack(ARGV, 12))
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[5]) == 0 then
   redis.call('HSET', KEYS[5], 'as_of', ARGV[2], 'inputs', ARGV[8],
@@ -66,6 +72,17 @@ if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[5]) == 0 then
   redis.call('ZADD', KEYS[6], ARGV[7], ARGV[1])
 end
 return result
+"""
+
+
+# KEYS: score, alert state, moment, sweep, labels due, risk band counts. ARGV: customer.
+_FORGET = """
+local cell = redis.call('HGET', KEYS[1], 'risk_cell')
+if cell then redis.call('HINCRBY', KEYS[6], cell, -1) end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[1])
+return 1
 """
 
 
@@ -139,6 +156,7 @@ class ScoringStage:
         self._sweep_micros = sweep_interval_days * MICROS_PER_DAY
         self._horizon_micros = horizon_days * MICROS_PER_DAY
         self._write = client.register_script(_WRITE_SCORE)
+        self._forget = client.register_script(_FORGET)
 
     async def score(
         self,
@@ -261,12 +279,13 @@ class ScoringStage:
         customer_id = customer.customer_id
         await self._write(
             keys=[score_key(customer_id), alert_state_key(customer_id), self._outbox,
-                  SWEEP_DUE, moment_key(customer_id), LABELS_DUE],
+                  SWEEP_DUE, moment_key(customer_id), LABELS_DUE, RISK_BANDS],
             args=[
                 customer_id, as_of, as_of + self._sweep_micros, decision.crossings,
                 decision.new_state if decision.moved else "", alert_json,
                 as_of + self._horizon_micros, json.dumps(inputs),
                 repr(decision.champion_probability), repr(decision.challenger_probability),
+                f"{customer.features.get('segment') or 'unknown'}|{fields['risk_band']}",
                 *[item for pair in fields.items() for item in pair],
             ],
             client=pipe,
@@ -288,11 +307,13 @@ class ScoringStage:
         )
 
     async def _purge(self, customer_ids: Sequence[str]) -> None:
-        """Forget the scores of deleted customers: no alert and no sweep for them."""
+        """Forget the scores of deleted customers: no alert, no sweep, no band count."""
         async with self._client.pipeline(transaction=False) as pipe:
             for customer_id in customer_ids:
-                pipe.delete(score_key(customer_id), alert_state_key(customer_id),
-                            moment_key(customer_id))
-                pipe.zrem(SWEEP_DUE, customer_id)
-                pipe.zrem(LABELS_DUE, customer_id)
+                await self._forget(
+                    keys=[score_key(customer_id), alert_state_key(customer_id),
+                          moment_key(customer_id), SWEEP_DUE, LABELS_DUE, RISK_BANDS],
+                    args=[customer_id],
+                    client=pipe,
+                )
             await pipe.execute()

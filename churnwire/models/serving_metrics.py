@@ -44,3 +44,9 @@ MODEL_INFO = Gauge(
 MODEL_LOAD_FAILURES = Counter(
     "churnwire_model_load_failures", "Active models the worker refused to load (old one kept)"
 )
+CUSTOMERS_AT_RISK = Gauge(
+    "churnwire_customers_at_risk",
+    "Customers by segment and the risk band of their latest score (the whole shop, read from "
+    "Redis: every worker reports the same numbers, aggregate with max)",
+    ["segment", "risk_band"],
+)

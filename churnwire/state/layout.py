@@ -12,6 +12,8 @@ CUSTOMERS_INDEX = "cw:customers"
 WATERMARK = "cw:watermark"
 # Sorted set: customer id by the event time (epoch microseconds) of their next inactivity check.
 SWEEP_DUE = "cw:sweep"
+# Hash: "segment|risk_band" -> customers whose latest score falls there (kept by the scorer).
+RISK_BANDS = "cw:risk:bands"
 # Sorted set: recent alert messages (their JSON) by publication time in epoch milliseconds.
 RECENT_ALERTS = "cw:alerts"
 RECENT_ALERTS_KEPT = 10_000

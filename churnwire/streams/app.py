@@ -158,6 +158,7 @@ def create_app(settings: Settings, worker_name: str = "worker") -> faust.App:
             watermark = await state["pipeline"].client.get(WATERMARK)
             if watermark:
                 metrics.WATERMARK_SECONDS.set(int(watermark) / 1e6)
+            await _retry_redis(state["pipeline"].export_risk_bands, "risk bands", attempts=1)
 
     return app
 

@@ -23,7 +23,7 @@ from churnwire.models.live import LiveChampion
 from churnwire.models.outcomes import OutcomeLearner
 from churnwire.models.registry import ModelRegistry
 from churnwire.models.scoring import ScoringStage
-from churnwire.state.layout import CUSTOMERS_INDEX, SWEEP_DUE, WATERMARK
+from churnwire.state.layout import CUSTOMERS_INDEX, RISK_BANDS, SWEEP_DUE, WATERMARK
 from churnwire.state.writer import StateWriter
 from churnwire.streams.alert_outbox import AlertPublisher, Send
 from churnwire.streams.changes import decode_customer, decode_order
@@ -143,6 +143,14 @@ class FeaturePipeline:
         if as_of is None:
             return 0
         return (await self.learner.step(as_of)).learnt
+
+    async def export_risk_bands(self) -> None:
+        """Copy the shop-wide count of customers per segment and risk band into the gauge."""
+        for cell, count in (await self.client.hgetall(RISK_BANDS)).items():
+            segment, _, band = str(cell).rpartition("|")
+            model_metrics.CUSTOMERS_AT_RISK.labels(segment=segment, risk_band=band).set(
+                int(count)
+            )
 
     async def refresh_model(self) -> None:
         """Follow the registry's active version; a new champion re-scores every customer."""
