@@ -26,13 +26,13 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 from typing import Any
 
 import asyncpg
+from _orders import INSERT_ORDER, OrderRow, commit_steadily, create_customers, order_row
 from _stack import (
     REPO,
     RESULTS,
@@ -63,18 +63,8 @@ BENCH_ENVIRONMENT = {
     "CHURNWIRE_TOPIC_PREFIX": "shop",
 }
 
-INSERT_ORDER = """
-INSERT INTO orders (order_id, customer_id, amount, items, category, status, created_at)
-VALUES ($1, $2, $3, $4, $5, 'completed', $6)
-"""
-INSERT_CUSTOMER = """
-INSERT INTO customers (customer_id, segment, country, acquisition_channel, signup_at)
-VALUES ($1, 'bench', 'XX', 'benchmark', $2)
-"""
 WINDOW_SECONDS = 5
 CDC_PATH = {"postgres", "kafka", "cdc"}
-CATEGORIES = ("books", "music", "games", "garden", "kitchen")
-OrderRow = tuple[str, str, Decimal, int, str, datetime]
 
 
 @dataclass(frozen=True)
@@ -167,31 +157,6 @@ class EventCollector(threading.Thread):
         self.join(timeout=10)
 
 
-def order_row(phase: str, index: int, customers: int) -> OrderRow:
-    """One deterministic synthetic order of ``phase``."""
-    created_at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=index)
-    return (
-        f"{phase}-{index:07d}",
-        f"bench-c{index % customers:05d}",
-        Decimal(10 + index % 90) + Decimal("0.99"),
-        1 + index % 4,
-        CATEGORIES[index % len(CATEGORIES)],
-        created_at,
-    )
-
-
-async def create_customers(url: str, count: int) -> None:
-    """Insert the customers every benchmark order refers to."""
-    connection = await asyncpg.connect(url)
-    try:
-        signup_at = datetime(2025, 1, 1, tzinfo=UTC)
-        await connection.executemany(
-            INSERT_CUSTOMER, [(f"bench-c{i:05d}", signup_at) for i in range(count)]
-        )
-    finally:
-        await connection.close()
-
-
 async def commit_burst(url: str, rows: list[OrderRow], tx_rows: int) -> tuple[float, float]:
     """Commit ``rows`` in transactions of ``tx_rows``; return wall-clock start and last commit."""
     connection = await asyncpg.connect(url)
@@ -203,36 +168,6 @@ async def commit_burst(url: str, rows: list[OrderRow], tx_rows: int) -> tuple[fl
         return started, time.time()
     finally:
         await connection.close()
-
-
-async def commit_steadily(
-    url: str, phase: str, rate: float, total: int, writers: int, customers: int
-) -> dict[str, float]:
-    """Commit ``total`` single-row transactions on a fixed schedule; return commit time per id.
-
-    Several connections share one schedule so that a slow commit does not push back the next
-    slot. A commit's time is taken when Postgres has acknowledged it.
-    """
-    connections = [await asyncpg.connect(url) for _ in range(writers)]
-    committed: dict[str, float] = {}
-    slots = iter(range(total))
-    first_due = time.time() + 0.2
-
-    async def write(connection: asyncpg.Connection) -> None:
-        for index in slots:
-            delay = first_due + index / rate - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            row = order_row(phase, index, customers)
-            await connection.execute(INSERT_ORDER, *row)
-            committed[row[0]] = time.time()
-
-    try:
-        await asyncio.gather(*(write(connection) for connection in connections))
-    finally:
-        for connection in connections:
-            await connection.close()
-    return committed
 
 
 def cdc_metrics(settings: Settings) -> dict[str, float]:

@@ -17,24 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, date, datetime
 from pathlib import Path
 from statistics import median
 from typing import Any
 
-import redis
 from _stack import REPO, RESULTS, isolate_environment, machine_info, private_stack
+from _worker import time_worker, wait_for_kafka
 
 from churnwire.data.cdnow import load_cdnow
 from churnwire.embedded.stack import Stack
 from churnwire.models.training import train_model
-from churnwire.topics import topic_message_counts
 
 log = logging.getLogger("benchmarks.scoring_worker")
 
@@ -51,81 +46,11 @@ BENCH_WORKER_METRICS_PORT = 9518
 TRAINING_CUTOFF = date(1997, 9, 30)
 
 
-def _metric_total(port: int, name: str, **labels: str) -> float:
-    """Sum of a counter's samples on a worker's /metrics that carry ``labels``."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
-            text = reply.read().decode()
-    except OSError:
-        return 0.0
-    total = 0.0
-    wanted = [f'{key}="{value}"' for key, value in labels.items()]
-    for line in text.splitlines():
-        sample, _, value = line.rpartition(" ")
-        if sample.split("{", 1)[0] == name and all(label in sample for label in wanted):
-            total += float(value)
-    return total
-
-
-def _wait_for_kafka(stack: Stack, rows: dict[str, int], timeout: float = 600.0) -> None:
-    settings = stack.settings
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = topic_message_counts(settings, list(rows))
-        if all(counts[topic] >= wanted for topic, wanted in rows.items()):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"CDC did not forward every row: {counts} of {rows}")
-        time.sleep(1.0)
-
-
 def _one_run(stack: Stack, scoring: str, run: int, events: int) -> dict[str, Any]:
     """Time a fresh worker (own group, empty state) folding ``events`` change events."""
-    settings = stack.settings
-    client = redis.Redis.from_url(settings.redis_url)
-    client.flushdb()
-    client.close()
-    env = {
-        **os.environ,
-        "CHURNWIRE_SCORING": scoring,
-        "CHURNWIRE_WORKER_GROUP": f"bench-{scoring}-{run}",
-        "CHURNWIRE_WORKER_METRICS_PORT": str(BENCH_WORKER_METRICS_PORT),
-    }
-    log_file = settings.home / "logs" / f"bench-worker-{scoring}-{run}.log"
-    started = time.monotonic()
-    with open(log_file, "w") as log_stream:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "churnwire", "worker", "--name", f"bench-{scoring}-{run}"],
-            env=env, stdout=log_stream, stderr=subprocess.STDOUT,
-        )
-    first_applied = None
-    try:
-        while True:
-            applied = _metric_total(BENCH_WORKER_METRICS_PORT, "churnwire_stream_events_total",
-                                    outcome="applied")
-            now = time.monotonic()
-            if applied and first_applied is None:
-                first_applied = now
-            if applied >= events:
-                break
-            if now - started > 900:
-                raise RuntimeError(f"worker applied {applied} of {events} events in 900 s")
-            time.sleep(0.1)
-        scored = _metric_total(BENCH_WORKER_METRICS_PORT, "churnwire_scores_total",
-                               variant="champion")
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
-    assert first_applied is not None
-    busy = now - first_applied
-    return {
-        "scoring": scoring,
-        "events": events,
-        "seconds_first_to_last_event": round(busy, 2),
-        "seconds_from_process_start": round(now - started, 2),
-        "events_per_second": round(events / busy, 1) if busy else None,
-        "customers_scored": int(scored),
-    }
+    timing = time_worker(stack, f"{scoring}-{run}", events, BENCH_WORKER_METRICS_PORT,
+                         {"CHURNWIRE_SCORING": scoring})
+    return {"scoring": scoring, **timing}
 
 
 def run(repeats: int) -> dict[str, Any]:
@@ -137,7 +62,7 @@ def run(repeats: int) -> dict[str, Any]:
         report = load_cdnow(settings.postgres_url, progress=False)
         log.info("%s", report.summary())
         rows = {settings.customers_topic: 23_570, settings.orders_topic: 69_659}
-        _wait_for_kafka(stack, rows)
+        wait_for_kafka(stack, rows)
         trained = train_model(settings, [TRAINING_CUTOFF], horizon_days=90)
         events = sum(rows.values())
         runs = [

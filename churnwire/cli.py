@@ -1,4 +1,4 @@
-"""The ``churnwire`` command line: the stack, CDC, and data loading."""
+"""The ``churnwire`` command line: the stack, CDC, data loading, features and models."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from typing import Any
 
 from churnwire.config import ConfigError, Settings, load_settings
 
@@ -125,6 +126,67 @@ def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.models.export import ParityFailed
+    from churnwire.models.training import TrainingError, train_model
+
+    cutoffs = [*(args.cutoffs or []), args.cutoff]
+    try:
+        result = train_model(settings, cutoffs, args.horizon, args.holdout, args.seed,
+                             strict_time=args.strict_time)
+    except (TrainingError, ParityFailed) as error:
+        print(f"churnwire train: {error}", file=sys.stderr)
+        return 1
+    model = result.card["metrics"]["model"]
+    print(f"registered model {result.version} -> {result.path}")
+    print(f"held-out AUC {model['auc']}, PR-AUC {model['pr_auc']}, accuracy "
+          f"{model['accuracy_at_0_5']}, Brier {model['brier']}; "
+          f"card: {result.path / 'card.md'}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.models.registry import ModelRegistry, ModelRejected
+
+    registry = ModelRegistry(settings.model_dir)
+    if args.action == "promote":
+        try:
+            registry.promote(args.version)
+        except ModelRejected as error:
+            print(f"churnwire models promote: refused: {error}", file=sys.stderr)
+            return 1
+        print(f"active model: {args.version} (running workers switch within seconds)")
+        return 0
+    versions = registry.versions()
+    if args.json:
+        print(json.dumps([info.to_json() for info in versions], indent=2))
+        return 0
+    for info in versions:
+        mark = "*" if info.active else " "
+        auc = info.metrics.get("auc", "-")
+        print(f"{mark} {info.version}  created {info.created_at}  held-out AUC {auc}")
+    if not versions:
+        print(f"no models under {settings.model_dir}; train one with 'churnwire train'",
+              file=sys.stderr)
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from churnwire.models.batch import FeatureTableError, score_table
+    from churnwire.models.registry import ModelRegistry, ModelRejected
+
+    try:
+        version, rows = score_table(Path(args.features), Path(args.out),
+                                    ModelRegistry(settings.model_dir), args.model)
+    except (ModelRejected, FeatureTableError) as error:
+        print(f"churnwire score: {error}", file=sys.stderr)
+        return 1
+    print(f"{rows} customers scored with model {version} -> {args.out}")
+    return 0
+
+
 def _cmd_load_cdnow(args: argparse.Namespace, settings: Settings) -> int:
     from churnwire.data.cdnow import load_cdnow
 
@@ -208,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         table.add_argument("--out", required=True, help="Parquet file to write")
         table.set_defaults(run=_cmd_features)
 
+    _add_model_commands(commands)
+
     load = commands.add_parser("load", help="load data into PostgreSQL")
     sources = load.add_subparsers(dest="source", required=True)
     cdnow = sources.add_parser("cdnow", help="the real CDNOW transaction log")
@@ -220,6 +284,36 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--seed", type=int, default=7)
     synthetic.set_defaults(run=_cmd_load_synthetic)
     return parser
+
+
+def _add_model_commands(commands: Any) -> None:
+    train = commands.add_parser("train", help="train, check ONNX parity, register a model")
+    train.add_argument("--cutoff", type=_date, required=True,
+                       help="the evaluated cutoff: held-out metrics are computed here")
+    train.add_argument("--cutoffs", type=_date, nargs="*",
+                       help="earlier cutoffs whose training customers are added")
+    train.add_argument("--horizon", type=int, default=90,
+                       help="days after a cutoff without an order that count as churn")
+    train.add_argument("--holdout", type=float, default=0.2, help="share of customers held out")
+    train.add_argument("--seed", type=int, default=7)
+    train.add_argument("--strict-time", action="store_true",
+                       help="train only on cutoffs whose label window ends by --cutoff")
+    train.set_defaults(run=_cmd_train)
+
+    models = commands.add_parser("models", help="the model registry")
+    model_actions = models.add_subparsers(dest="action", required=True)
+    listing = model_actions.add_parser("list", help="registered versions, the active one marked")
+    listing.add_argument("--json", action="store_true", help="a JSON list of versions")
+    listing.set_defaults(run=_cmd_models)
+    promote = model_actions.add_parser("promote", help="make a version the active model")
+    promote.add_argument("version")
+    promote.set_defaults(run=_cmd_models)
+
+    score = commands.add_parser("score", help="score a feature table (Parquet) offline")
+    score.add_argument("--features", required=True, help="Parquet from 'features build'")
+    score.add_argument("--out", required=True, help="Parquet of customer_id, churn_probability")
+    score.add_argument("--model", help="a registered version (default: the active one)")
+    score.set_defaults(run=_cmd_score)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ reads the outcome of that one replay.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,8 +20,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import redis
 
@@ -244,9 +247,57 @@ def test_the_challenger_learns_outcomes_and_its_checkpoint_survives_the_kill(
     assert challenger_auc is not None and challenger_auc > 0.6
 
 
+def _churnwire(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "churnwire", *args],
+                          capture_output=True, text=True, timeout=600)
+
+
 def _models(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "churnwire", "models", *args],
-                          capture_output=True, text=True, timeout=120)
+    return _churnwire("models", *args)
+
+
+def _listed_models() -> list[dict[str, Any]]:
+    listed = _models("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    versions: list[dict[str, Any]] = json.loads(listed.stdout)
+    return versions
+
+
+def test_models_list_shows_versions_metrics_and_the_active_one(replay: Replay) -> None:
+    versions = {model["version"]: model for model in _listed_models()}
+    assert replay.version in versions
+    assert [v for v, model in versions.items() if model["active"]] == [replay.version]
+    model = versions[replay.version]
+    assert model["created_at"] and 0.5 < model["metrics"]["auc"] <= 1.0
+
+
+def test_score_writes_the_live_models_probability_for_every_customer(
+    replay: Replay, stack: Stack, tmp_path: Path
+) -> None:
+    features, scores = tmp_path / "features.parquet", tmp_path / "scores.parquet"
+    built = _churnwire("features", "build", "--as-of", TRAIN_CUTOFF.isoformat(),
+                       "--out", str(features))
+    assert built.returncode == 0, built.stderr
+    scored = _churnwire("score", "--features", str(features), "--out", str(scores))
+    assert scored.returncode == 0, scored.stderr
+
+    table = pq.read_table(scores)
+    assert table.column_names == ["customer_id", "churn_probability"]
+    assert table.schema.metadata[b"model_version"].decode() == replay.version
+    rows = pq.read_table(features).to_pylist()
+    assert table.column("customer_id").to_pylist() == [row["customer_id"] for row in rows]
+    model = ModelRegistry(stack.settings.model_dir).load(replay.version)
+    expected = model.predict(rows[:50])
+    actual = table.column("churn_probability").to_pylist()[:50]
+    assert max(abs(a - b) for a, b in zip(actual, expected, strict=True)) < 1e-9
+
+
+def test_score_refuses_a_file_that_is_not_a_feature_table(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.parquet"
+    bogus.write_text("customer_id,amount\n1,2\n")
+    scored = _churnwire("score", "--features", str(bogus), "--out", str(tmp_path / "s.parquet"))
+    assert scored.returncode == 1
+    assert "not a readable Parquet file" in scored.stderr and "Traceback" not in scored.stderr
 
 
 def test_promote_switches_the_live_model_without_a_restart(
@@ -254,15 +305,21 @@ def test_promote_switches_the_live_model_without_a_restart(
 ) -> None:
     settings = stack.settings
     pid = read_pid(stack.worker.pid_file)
-    second = train_model(settings, [TRAIN_CUTOFF], horizon_days=90, seed=8)
-    assert second.registered and second.version != replay.version
+    trained = _churnwire("train", "--cutoff", TRAIN_CUTOFF.isoformat(), "--horizon", "90",
+                         "--seed", "8")
+    assert trained.returncode == 0, trained.stderr
+    second = max(_listed_models(), key=lambda model: model["created_at"])
+    assert second["version"] != replay.version and not second["active"]
+    assert second["version"] in trained.stdout
     assert ModelRegistry(settings.model_dir).active_version() == replay.version
 
-    promoted = _models("promote", second.version)
+    promoted = _models("promote", second["version"])
     assert promoted.returncode == 0, promoted.stderr
     client = _redis(settings)
-    wait_until(lambda: client.hget(score_key(REGULAR), "champion_version") == second.version,
-               120, "scores from the promoted model")
+    wait_until(
+        lambda: client.hget(score_key(REGULAR), "champion_version") == second["version"],
+        120, "scores from the promoted model",
+    )
     client.close()
     assert read_pid(stack.worker.pid_file) == pid, "the worker was not restarted"
 
