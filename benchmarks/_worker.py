@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
+from _stack import process_cpu_seconds
 
 from churnwire.embedded.stack import Stack
 from churnwire.topics import topic_message_counts
@@ -58,7 +59,7 @@ def time_worker(
     """Run a fresh worker (own group, empty Redis) until it has applied ``events`` events.
 
     The rate is taken from its first applied event to its last, so process start-up and the
-    group join are left out (they are reported separately).
+    group join are left out (they are reported separately); so is the CPU time it used.
     """
     client = redis.Redis.from_url(stack.settings.redis_url)
     client.flushdb()
@@ -79,12 +80,13 @@ def time_worker(
             stderr=subprocess.STDOUT,
         )
     first_applied = None
+    cpu_at_first = 0.0
     try:
         while True:
             applied = metric_total(metrics_port, "churnwire_stream_events_total", outcome="applied")
             now = time.monotonic()
             if applied and first_applied is None:
-                first_applied = now
+                first_applied, cpu_at_first = now, process_cpu_seconds(worker.pid)
             if applied >= events:
                 break
             if worker.poll() is not None:
@@ -92,6 +94,7 @@ def time_worker(
             if now - started > BENCH_WORKER_TIMEOUT:
                 raise RuntimeError(f"worker applied {applied} of {events} events in time")
             time.sleep(0.1)
+        cpu_seconds = process_cpu_seconds(worker.pid) - cpu_at_first
         scored = metric_total(metrics_port, "churnwire_scores_total", variant="champion")
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -103,5 +106,9 @@ def time_worker(
         "seconds_first_to_last_event": round(busy, 2),
         "seconds_from_process_start": round(now - started, 2),
         "events_per_second": round(events / busy, 1) if busy else None,
+        "worker_cpu_seconds": round(cpu_seconds, 2),
+        # Events per second of the worker's own CPU time: steadier than wall-clock rates on a
+        # shared machine, where the worker does not get a whole core.
+        "events_per_cpu_second": round(events / cpu_seconds, 1) if cpu_seconds else None,
         "customers_scored": int(scored),
     }

@@ -140,10 +140,10 @@ def river_cost(model: ChampionModel, rows: list[LabeledRow]) -> dict[str, Any]:
     }
 
 
-def run(calls: int) -> dict[str, Any]:
+def run(calls: int, keep_postgres: bool) -> dict[str, Any]:
     """Train on CDNOW in the private PostgreSQL, then time both engines and River."""
     isolate_environment(BENCH_ENVIRONMENT)
-    with private_postgres(keep=True) as settings:
+    with private_postgres(keep=keep_postgres) as settings:
         load_cdnow(settings.postgres_url, progress=False)
         trained = train_model(settings, [CUTOFF], HORIZON_DAYS, register=True)
         model = ModelRegistry(settings.model_dir).load(trained.version)
@@ -165,12 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5_000, help="single-row calls per engine")
     parser.add_argument("--output", type=Path, default=RESULTS / "scoring.json")
+    parser.add_argument("--keep-postgres", action="store_true",
+                        help="leave the quality benchmark's PostgreSQL running for a re-run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     machine = machine_info(("onnxruntime", "xgboost-cpu", "river", "numpy"))
-    results = run(args.calls)
+    results = run(args.calls, args.keep_postgres)
     document = json.loads(args.output.read_text()) if args.output.exists() else {}
     document["latency"] = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -36,7 +36,7 @@ import redis
 from _orders import commit_steadily, create_customers
 from _stack import REPO, RESULTS, isolate_environment, machine_info, percentiles_ms, private_stack
 from _worker import time_worker, wait_for_kafka
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from churnwire.config import Settings
 from churnwire.data.synthetic import load_synthetic
@@ -62,41 +62,49 @@ POLL_SECONDS = 0.002
 MEMORY_SAMPLE = 500
 
 
-async def _raw_consume(settings: Settings, topics: list[str], events: int, group: str) -> float:
-    """Seconds from the first to the last of ``events`` records read by a plain consumer."""
+async def _raw_consume(settings: Settings, topics: list[str], events: int) -> tuple[float, float]:
+    """Wall and CPU seconds for a plain consumer to read ``events`` records from the start.
+
+    Partitions are assigned by hand (no group join to wait for) and the clocks start at the
+    assignment, so the consumer's background fetching is counted too.
+    """
     consumer = AIOKafkaConsumer(
-        *topics,
-        group_id=group,
-        auto_offset_reset="earliest",
+        group_id=None,
         enable_auto_commit=False,
         max_poll_records=1_000,
         **aiokafka_config(settings),
     )
     await consumer.start()
     try:
+        await consumer.topics()  # metadata, so the partitions are known
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in consumer.partitions_for_topic(topic) or ()
+        ]
+        started, cpu_started = time.monotonic(), time.process_time()
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
         received = 0
-        first = None
-        deadline = time.monotonic() + 600
         while received < events:
             batches = await consumer.getmany(timeout_ms=500, max_records=1_000)
-            if batches and first is None:
-                first = time.monotonic()
             received += sum(len(records) for records in batches.values())
-            if time.monotonic() > deadline:
+            if time.monotonic() - started > 600:
                 raise RuntimeError(f"raw consumer read {received} of {events} records")
-        assert first is not None
-        return time.monotonic() - first
+        return time.monotonic() - started, time.process_time() - cpu_started
     finally:
         await consumer.stop()
 
 
-def raw_consume_rate(stack: Stack, topics: list[str], events: int, run: int) -> dict[str, Any]:
+def raw_consume_rate(stack: Stack, topics: list[str], events: int) -> dict[str, Any]:
     """Records per second of a raw aiokafka consumer over the same waiting events."""
-    seconds = asyncio.run(_raw_consume(stack.settings, topics, events, f"bench-raw-{run}"))
+    seconds, cpu = asyncio.run(_raw_consume(stack.settings, topics, events))
     return {
         "events": events,
         "seconds_first_to_last_event": round(seconds, 2),
         "events_per_second": round(events / seconds, 1),
+        "consumer_cpu_seconds": round(cpu, 2),
+        "events_per_cpu_second": round(events / cpu, 1) if cpu else None,
     }
 
 
@@ -221,7 +229,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         raw_runs, worker_runs, memory = [], [], []
         for repeat in range(args.repeats):
-            raw_runs.append(raw_consume_rate(stack, topics, events, repeat))
+            raw_runs.append(raw_consume_rate(stack, topics, events))
             baseline = empty_baseline(settings)
             worker_runs.append(
                 time_worker(
@@ -237,6 +245,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     raw_rate = median(run["events_per_second"] for run in raw_runs)
     worker_rate = median(run["events_per_second"] for run in worker_runs)
+    worker_cpu_rate = median(run["events_per_cpu_second"] for run in worker_runs)
     return {
         "events": events,
         "raw_aiokafka_runs": raw_runs,
@@ -244,6 +253,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "median_raw_events_per_second": raw_rate,
         "median_worker_events_per_second": worker_rate,
         "worker_to_raw_ratio": round(worker_rate / raw_rate, 3),
+        "median_worker_events_per_cpu_second": worker_cpu_rate,
         "redis_memory": memory[-1],
         "freshness": {"rate_per_second": args.rate, "seconds": args.seconds, **freshness},
     }
@@ -256,7 +266,8 @@ def report_lines(results: dict[str, Any]) -> list[str]:
     return [
         f"raw aiokafka consume : {results['median_raw_events_per_second']:>10,.0f} events/s",
         f"one worker -> Redis  : {results['median_worker_events_per_second']:>10,.0f} events/s"
-        f"  (ratio {results['worker_to_raw_ratio']})",
+        f"  (ratio {results['worker_to_raw_ratio']}), "
+        f"{results['median_worker_events_per_cpu_second']:,.0f} per CPU second",
         f"Redis per customer   : {memory['used_memory_delta_bytes_per_customer']:>10,.0f} bytes"
         f" (used_memory), {memory['memory_usage_bytes_per_customer_sampled']:,.0f} bytes"
         f" (MEMORY USAGE), {memory['orders_per_customer_sampled']} orders each",
