@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import logging
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import asyncpg
 
 from churnwire.config import redact_url
 from churnwire.embedded.component import Component, ComponentStatus
-from churnwire.embedded.process import read_pid
+from churnwire.embedded.process import is_alive, read_pid, wait_for_exit
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +149,28 @@ class EmbeddedPostgres(Component):
         asyncio.run(create())
 
     def stop(self) -> None:
-        if self.external or self._pid() is None:
+        pid = self._pid()
+        if self.external or pid is None:
             return
-        subprocess.run(
+        stopped = subprocess.run(
             self._as_owner(
                 [find_pg_bin("pg_ctl"), "-D", str(self._data), "-m", "fast", "-w", "stop"]
             ),
-            check=True,
             capture_output=True,
+            text=True,
         )
+        if stopped.returncode == 0 or not is_alive(pid):
+            return
+        # pg_ctl gives up after its own timeout on a busy machine; the postmaster still owes
+        # us a shutdown: fast (SIGINT), then immediate (SIGQUIT) if it does not go.
+        log.warning("pg_ctl stop failed (%s); signalling postmaster %d",
+                    stopped.stderr.strip() or stopped.returncode, pid)
+        for signal_number, grace in ((signal.SIGINT, 60.0), (signal.SIGQUIT, 10.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal_number)
+            if wait_for_exit(pid, grace):
+                return
+        raise RuntimeError(f"PostgreSQL (pid {pid}) did not stop; see {self.log_file}")
 
     def _pid(self) -> int | None:
         return read_pid(self._data / "postmaster.pid")
