@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -53,6 +54,32 @@ def wait_for_kafka(stack: Stack, rows: Mapping[str, int], timeout: float = 600.0
         time.sleep(1.0)
 
 
+@contextmanager
+def running_worker(
+    stack: Stack, name: str, metrics_port: int, environment: Mapping[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process in consumer group ``bench-<name>``, stopped (SIGTERM) on exit."""
+    env = {
+        **os.environ,
+        **environment,
+        "CHURNWIRE_WORKER_GROUP": f"bench-{name}",
+        "CHURNWIRE_WORKER_METRICS_PORT": str(metrics_port),
+    }
+    log_file = stack.settings.home / "logs" / f"bench-worker-{name}.log"
+    with open(log_file, "w") as log_stream:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "churnwire", "worker", "--name", f"bench-{name}"],
+            env=env,
+            stdout=log_stream,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield worker
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+
 def time_worker(
     stack: Stack, name: str, events: int, metrics_port: int, environment: Mapping[str, str]
 ) -> dict[str, Any]:
@@ -64,24 +91,10 @@ def time_worker(
     client = redis.Redis.from_url(stack.settings.redis_url)
     client.flushdb()
     client.close()
-    env = {
-        **os.environ,
-        **environment,
-        "CHURNWIRE_WORKER_GROUP": f"bench-{name}",
-        "CHURNWIRE_WORKER_METRICS_PORT": str(metrics_port),
-    }
-    log_file = stack.settings.home / "logs" / f"bench-worker-{name}.log"
     started = time.monotonic()
-    with open(log_file, "w") as log_stream:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "churnwire", "worker", "--name", f"bench-{name}"],
-            env=env,
-            stdout=log_stream,
-            stderr=subprocess.STDOUT,
-        )
     first_applied = None
     cpu_at_first = 0.0
-    try:
+    with running_worker(stack, name, metrics_port, environment) as worker:
         while True:
             applied = metric_total(metrics_port, "churnwire_stream_events_total", outcome="applied")
             now = time.monotonic()
@@ -90,15 +103,12 @@ def time_worker(
             if applied >= events:
                 break
             if worker.poll() is not None:
-                raise RuntimeError(f"worker {name} exited with {worker.returncode}: {log_file}")
+                raise RuntimeError(f"worker {name} exited with {worker.returncode}")
             if now - started > BENCH_WORKER_TIMEOUT:
                 raise RuntimeError(f"worker applied {applied} of {events} events in time")
             time.sleep(0.1)
         cpu_seconds = process_cpu_seconds(worker.pid) - cpu_at_first
         scored = metric_total(metrics_port, "churnwire_scores_total", variant="champion")
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
     assert first_applied is not None
     busy = now - first_applied
     return {
