@@ -64,6 +64,18 @@ def _print_status(statuses: dict, as_json: bool) -> None:  # type: ignore[type-a
         print(f"{mark} {name:<9} {status.url}  ({where}) {status.detail}")
 
 
+def _cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from churnwire.data.schema import apply_schema
+    from churnwire.topics import all_topics, ensure_topics
+
+    asyncio.run(apply_schema(settings.postgres_url))
+    ensure_topics(settings, all_topics(settings))
+    print("schema applied and topics present")
+    return 0
+
+
 def _cmd_cdc(args: argparse.Namespace, settings: Settings) -> int:
     from churnwire.cdc.runner import run_cdc
 
@@ -171,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--timeout", type=float, default=300.0, help="seconds for --wait-idle")
     status.set_defaults(run=_cmd_status)
+    commands.add_parser(
+        "setup", help="create the schema and topics if missing (what 'up' does first)"
+    ).set_defaults(run=_cmd_setup)
     commands.add_parser("cdc", help="run Debezium CDC in the foreground").set_defaults(
         run=_cmd_cdc
     )
