@@ -74,7 +74,6 @@ class Settings:
     gateway_tls_cert: Path | None = None
     gateway_tls_key: Path | None = None
     metrics_host: str = "127.0.0.1"
-    drift_window: int = 5000
 
     @property
     def orders_topic(self) -> str:
@@ -287,7 +286,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gateway_tls_cert=tls_cert,
         gateway_tls_key=tls_key,
         metrics_host=read.get("METRICS_HOST", _listen_host, "127.0.0.1"),
-        drift_window=read.get("DRIFT_WINDOW", _positive_int, "5000"),
     )
 
 
