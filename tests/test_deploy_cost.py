@@ -84,8 +84,9 @@ def test_missing_benchmarks_price_the_minimum_and_say_so(tmp_path: Path) -> None
 
 
 def test_total_and_per_customer_add_up(tmp_path: Path) -> None:
-    results = _results(tmp_path, stream={"results": {"bytes_per_customer": 1000,
-                                                     "events_per_second": 5000}})
+    results = _results(tmp_path, stream={"results": {
+        "redis_memory": {"used_memory_delta_bytes_per_customer": 1000},
+        "median_worker_events_per_second": 5000}})
     workload = Workload(customers=50_000, orders_per_day=1000, redis_replicas=1)
     estimate = estimate_cost(workload, PRICES, results)
     redis = _line(estimate, "ElastiCache")

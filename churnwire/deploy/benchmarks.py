@@ -39,12 +39,14 @@ MEASUREMENTS: dict[str, Measurement] = {
     ),
     "stream_events_per_second": Measurement(
         "stream.json",
-        (("results", "throughput", "events_per_second"), ("results", "events_per_second")),
+        (("results", "median_worker_events_per_second"),
+         ("results", "throughput", "events_per_second")),
         "change events per second one stream worker applies (features only)",
     ),
     "redis_bytes_per_customer": Measurement(
         "stream.json",
-        (("results", "memory", "bytes_per_customer"), ("results", "bytes_per_customer")),
+        (("results", "redis_memory", "used_memory_delta_bytes_per_customer"),
+         ("results", "redis_memory", "memory_usage_bytes_per_customer_sampled")),
         "Redis memory per customer of feature state",
     ),
     "gateway_requests_per_second": Measurement(
