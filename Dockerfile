@@ -28,6 +28,7 @@ ENV PATH=/opt/churnwire/bin:$PATH \
     JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    MPLCONFIGDIR=/tmp/matplotlib \
     CHURNWIRE_HOME=/var/lib/churnwire \
     CHURNWIRE_GATEWAY_HOST=0.0.0.0 \
     CHURNWIRE_METRICS_HOST=0.0.0.0

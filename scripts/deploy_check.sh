@@ -34,10 +34,12 @@ helm_checks() {
   render default
   render production -f "$CHART/values-production.yaml"
   render kafka-connect -f "$CHART/values-production.yaml" --set cdc.mode=kafkaConnect
-  for name in default production kafka-connect; do
+  render terraform-dev -f terraform/environments/dev-values.yaml
+  local rendered
+  for rendered in default production kafka-connect terraform-dev; do
     # Custom resources (ServiceMonitor, PrometheusRule, ExternalSecret) have no schema here:
     # kubernetes-validate warns and skips them; their content is checked below.
-    kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$work/$name.yaml"
+    kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$work/$rendered.yaml"
   done
 }
 
@@ -68,6 +70,35 @@ checkov_checks() {
     --framework dockerfile -f Dockerfile
 }
 
+terraform_variables() {
+  # Without the provider registry `terraform validate` cannot run; this catches what it
+  # would for the variable files: unknown or missing variables, undocumented ones, and a
+  # chart values file that does not exist.
+  .tools/venv/bin/python - terraform <<'PY'
+import sys
+from pathlib import Path
+import hcl2
+folder = Path(sys.argv[1])
+declared = {}
+for path in folder.glob("*.tf"):
+    for block in hcl2.load(path.open()).get("variable", []):
+        declared.update(block)
+problems = [f"variable {name} has no description" for name, body in declared.items()
+            if not body.get("description")]
+required = {name for name, body in declared.items() if "default" not in body}
+for tfvars in sorted((folder / "environments").glob("*.tfvars")):
+    values = hcl2.load(tfvars.open())
+    problems += [f"{tfvars}: unknown variable {name}" for name in values if name not in declared]
+    problems += [f"{tfvars}: required variable {name} not set" for name in required - set(values)]
+    chart_values = values.get("chart_values_file", [None])[0]
+    if chart_values and not (folder / chart_values).is_file():
+        problems.append(f"{tfvars}: chart_values_file {chart_values} does not exist")
+if problems:
+    sys.exit("\n".join(problems))
+print(f"{len(declared)} variables, all described; variable files consistent")
+PY
+}
+
 panel_queries() {
   # Every dashboard query, as a recording rule, through promtool's parser.
   "$PYTHON" -m churnwire.deploy.dashboards --check
@@ -87,6 +118,7 @@ step "helm lint, template, kubernetes-validate" helm_checks
 step "PrometheusRule and dashboards in the chart" prometheus_rule_in_chart
 step "hadolint Dockerfile" hadolint Dockerfile
 step "terraform fmt -check" terraform fmt -check -recursive -diff terraform
+step "terraform variable files" terraform_variables
 step "promtool check rules" promtool check rules "$RULES"
 step "promtool test rules" promtool test rules monitoring/rules-test.yaml
 step "dashboard queries" panel_queries

@@ -30,3 +30,30 @@ def test_every_dashboard_is_rendered_with_its_queries() -> None:
 
 def test_pending_metrics_are_the_insight_workers_only() -> None:
     assert all(name.startswith("churnwire_insight") for name in PENDING_METRICS)
+
+
+def _alerts() -> list[dict[str, object]]:
+    import yaml
+
+    from tests.conftest import REPO
+
+    rules = REPO / "charts" / "churnwire" / "files" / "prometheus" / "churnwire-rules.yaml"
+    groups = yaml.safe_load(rules.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def test_every_alert_has_a_runbook_and_a_promtool_test() -> None:
+    import yaml
+
+    from tests.conftest import REPO
+
+    unit_tests = yaml.safe_load((REPO / "monitoring" / "rules-test.yaml").read_text())["tests"]
+    tested = {case["alertname"] for test in unit_tests for case in test["alert_rule_test"]
+              if case.get("exp_alerts")}
+    for rule in _alerts():
+        name = str(rule["alert"])
+        annotations = rule["annotations"]
+        assert isinstance(annotations, dict)
+        assert str(annotations["runbook_url"]).endswith(f"/docs/runbooks/{name}.md"), name
+        assert (REPO / "docs" / "runbooks" / f"{name}.md").is_file(), name
+        assert name in tested, f"{name} has no promtool test where it fires"
