@@ -19,13 +19,14 @@ FROM python:3.11.7-slim-bookworm
 RUN apt-get update \
     && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
     && rm -rf /var/lib/apt/lists/* \
+    && ln -s "$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")" /usr/lib/jvm/current \
     && groupadd --gid 10001 churnwire \
     && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin churnwire \
     && mkdir -p /var/lib/churnwire \
     && chown 10001:10001 /var/lib/churnwire
 COPY --from=build /opt/churnwire /opt/churnwire
 ENV PATH=/opt/churnwire/bin:$PATH \
-    JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
+    JAVA_HOME=/usr/lib/jvm/current \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
