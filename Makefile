@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap demo test lint down status
+.PHONY: bootstrap demo test lint deploy-check down status
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -10,12 +10,17 @@ bootstrap:
 demo: bootstrap
 	$(BIN)/churnwire demo
 
-test: bootstrap lint
+test: bootstrap lint deploy-check
 	$(BIN)/pytest -q
 
 lint: bootstrap
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Helm chart, Terraform, Dockerfile, alert rules and dashboards, checked offline; installs
+# its tools under .tools/ the first time (scripts/deploy_tools.sh).
+deploy-check: bootstrap
+	@bash scripts/deploy_check.sh
 
 down:
 	$(BIN)/churnwire down

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from churnwire.config import ConfigError, Settings, load_settings
@@ -63,6 +64,45 @@ def _print_status(statuses: dict, as_json: bool) -> None:  # type: ignore[type-a
         mark = "ok  " if status.healthy else "DOWN"
         where = "external" if status.external else f"pid {status.pid}"
         print(f"{mark} {name:<9} {status.url}  ({where}) {status.detail}")
+
+
+def _cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from churnwire.data.schema import apply_schema
+    from churnwire.topics import all_topics, ensure_topics
+
+    asyncio.run(apply_schema(settings.postgres_url))
+    ensure_topics(settings, all_topics(settings))
+    print("schema applied and topics present")
+    return 0
+
+
+def _cmd_cost(args: argparse.Namespace, settings: Settings) -> int:
+    from churnwire.deploy.cost import Workload, estimate_cost, load_prices, render
+
+    workload = Workload(
+        customers=args.customers,
+        orders_per_day=args.orders_per_day,
+        lookups_per_day=args.lookups_per_day,
+        events_per_order=args.events_per_order,
+        peak_factor=args.peak_factor,
+        sweep_interval_days=settings.sweep_interval_days,
+        include_database=args.include_database,
+    )
+    prices = load_prices(args.prices)
+    print(render(estimate_cost(workload, prices), workload, prices))
+    return 0
+
+
+def _positive_number(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return number
 
 
 def _cmd_cdc(args: argparse.Namespace, settings: Settings) -> int:
@@ -233,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--timeout", type=float, default=300.0, help="seconds for --wait-idle")
     status.set_defaults(run=_cmd_status)
+    commands.add_parser(
+        "setup", help="create the schema and topics if missing (what 'up' does first)"
+    ).set_defaults(run=_cmd_setup)
     commands.add_parser("cdc", help="run Debezium CDC in the foreground").set_defaults(
         run=_cmd_cdc
     )
@@ -271,6 +314,22 @@ def build_parser() -> argparse.ArgumentParser:
         table.set_defaults(run=_cmd_features)
 
     _add_model_commands(commands)
+    cost = commands.add_parser(
+        "cost", help="estimate AWS dollars per customer per month from measured throughputs"
+    )
+    cost.add_argument("--customers", type=int, required=True, help="customers in the shop")
+    cost.add_argument("--orders-per-day", type=_positive_number, required=True)
+    cost.add_argument("--lookups-per-day", type=float, default=0.0,
+                      help="gateway requests per day (default 0)")
+    cost.add_argument("--events-per-order", type=_positive_number, default=1.0,
+                      help="change events each order causes (inserts, status updates)")
+    cost.add_argument("--peak-factor", type=_positive_number, default=3.0,
+                      help="busiest hour's rate over the daily average")
+    cost.add_argument("--include-database", action="store_true",
+                      help="also price the shop's PostgreSQL on RDS")
+    cost.add_argument("--prices", type=Path,
+                      help="a price file like churnwire/deploy/aws_prices.json")
+    cost.set_defaults(run=_cmd_cost)
 
     load = commands.add_parser("load", help="load data into PostgreSQL")
     sources = load.add_subparsers(dest="source", required=True)

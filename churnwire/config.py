@@ -73,6 +73,7 @@ class Settings:
     gateway_workers: int = 1
     gateway_tls_cert: Path | None = None
     gateway_tls_key: Path | None = None
+    metrics_host: str = "127.0.0.1"
 
     @property
     def orders_topic(self) -> str:
@@ -284,6 +285,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gateway_workers=read.get("GATEWAY_WORKERS", _positive_int, "1"),
         gateway_tls_cert=tls_cert,
         gateway_tls_key=tls_key,
+        metrics_host=read.get("METRICS_HOST", _listen_host, "127.0.0.1"),
     )
 
 

@@ -69,10 +69,14 @@ def unique() -> str:
 
 
 # Modules that need the event-time clock to still follow CDNOW run before any test inserts
-# orders at today's date.
-FIRST_MODULES = ("test_models_replay.py",)
+# orders at today's date, in this order (the replay must see its history unloaded).
+FIRST_MODULES = ("test_models_replay.py", "test_deploy_monitoring.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run FIRST_MODULES first, keeping the order of everything else."""
-    items.sort(key=lambda item: item.path.name not in FIRST_MODULES)
+    """Run FIRST_MODULES first and in their order, keeping the order of everything else."""
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return FIRST_MODULES.index(name) if name in FIRST_MODULES else len(FIRST_MODULES)
+
+    items.sort(key=rank)

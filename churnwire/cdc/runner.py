@@ -85,7 +85,7 @@ def run_cdc(settings: Settings) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chdir(state_dir)  # Debezium writes ./logs/pydbzengine.log into the working directory.
     ensure_topics(settings, cdc_topics(settings))
-    start_http_server(settings.cdc_metrics_port, addr="127.0.0.1")
+    start_http_server(settings.cdc_metrics_port, addr=settings.metrics_host)
 
     producer = _producer(settings)
     forwarder = KafkaForwarder(producer)

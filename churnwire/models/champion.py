@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from churnwire.models.drift import DriftMonitor
 from churnwire.models.vectorize import feature_matrix
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class ChampionModel:
         categories: Mapping[str, Sequence[str]],
         threshold: float,
         booster_path: Path,
+        drift_reference: Mapping[str, Any] | None = None,
     ) -> None:
         self.version = version
         self.columns: tuple[str, ...] = tuple(columns)
@@ -50,6 +52,8 @@ class ChampionModel:
         self._booster_path = booster_path
         self._booster: Any = None
         self._booster_lock = threading.Lock()
+        # Models trained before drift references existed have none: no drift gauges then.
+        self.drift = DriftMonitor(drift_reference, self.columns) if drift_reference else None
 
     def __repr__(self) -> str:
         return f"ChampionModel({self.version!r}, {len(self.columns)} columns)"

@@ -192,6 +192,7 @@ class ModelRegistry:
             categories=card.get("categories", {}),
             threshold=float(card["threshold"]),
             booster_path=folder / BOOSTER_FILE,
+            drift_reference=card.get("drift_reference"),
         )
         log.info("loaded model %s (%d columns) from %s", version, len(columns), folder)
         return model

@@ -174,7 +174,11 @@ class ScoringStage:
             return ScoringReport(0, 0, len(gone))
 
         rows = [customer.features for customer in customers]
-        champion_scores = [float(p) for p in champion.predict(rows)]
+        matrix = champion.matrix(rows)
+        champion_probabilities = champion.predict_matrix(matrix)
+        if champion.drift is not None:
+            champion.drift.observe(matrix, champion_probabilities)
+        champion_scores = [float(p) for p in champion_probabilities]
         inputs = [online_features(row) for row in rows]
         challenger_scores = challenger.predict(inputs)
         decisions = [

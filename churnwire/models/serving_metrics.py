@@ -50,3 +50,14 @@ CUSTOMERS_AT_RISK = Gauge(
     "Redis: every worker reports the same numbers, aggregate with max)",
     ["segment", "risk_band"],
 )
+FEATURE_PSI = Gauge(
+    "churnwire_feature_psi",
+    "Population stability index of a numeric model input: the newest scored rows against the "
+    "training set (churnwire.models.drift)",
+    ["feature"],
+)
+SCORE_PSI = Gauge(
+    "churnwire_score_psi",
+    "Population stability index of the newest champion scores against the held-out scores "
+    "of training",
+)

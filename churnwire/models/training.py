@@ -28,6 +28,7 @@ from churnwire.config import Settings
 from churnwire.models import card as model_card
 from churnwire.models import plots
 from churnwire.models.dataset import LabeledRow, labeled_rows, rows_of, split_customers
+from churnwire.models.drift import drift_reference
 from churnwire.models.export import PARITY_TOLERANCE, check_parity, save_booster, to_onnx
 from churnwire.models.labels import label_window_text
 from churnwire.models.metrics import MajorityBaseline, RecencyBaseline, classification_metrics
@@ -194,6 +195,8 @@ def train_model(
             version, settings, horizon_days, holdout, seed, evaluated, split, by_cutoff,
             columns, categories, params, trials, classifier, gap, test_labels, probabilities,
         )
+        # The training rows' inputs and the held-out scores: what drift is measured against.
+        card["drift_reference"] = drift_reference(train_matrix, columns, probabilities)
         _write_artifact(staging, onnx_model, classifier, card, split, test_labels, probabilities)
         card["training_seconds"] = round(time.monotonic() - started, 1)
         (staging / CARD_JSON).write_text(json.dumps(card, indent=2) + "\n")

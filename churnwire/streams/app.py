@@ -193,7 +193,7 @@ def run_worker(settings: Settings, worker_name: str) -> int:
     (settings.home / "worker-data").mkdir(parents=True, exist_ok=True)
     liveness_path(settings, worker_name).parent.mkdir(parents=True, exist_ok=True)
     liveness_path(settings, worker_name).unlink(missing_ok=True)
-    start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    start_http_server(settings.worker_metrics_port, addr=settings.metrics_host)
     app = create_app(settings, worker_name)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()

@@ -1,0 +1,1 @@
+"""Deployment helpers: Grafana dashboards, the metric inventory, and the cost estimate."""

@@ -1,0 +1,19 @@
+# terraform apply -var-file=environments/dev.tfvars
+environment                   = "dev"
+region                        = "us-east-1"
+single_nat_gateway            = true
+cluster_endpoint_public_cidrs = ["203.0.113.0/24"]
+node_instance_types           = ["t3.large"]
+node_count                    = { desired = 2, min = 1, max = 3 }
+msk_instance_type             = "kafka.t3.small"
+msk_broker_count              = 3
+msk_volume_gb                 = 20
+redis_node_type               = "cache.t4g.small"
+redis_replicas                = 0
+rds_instance_class            = "db.t4g.medium"
+rds_allocated_storage_gb      = 20
+rds_multi_az                  = false
+deletion_protection           = false
+chart_values_file             = "environments/dev-values.yaml"
+image_repository              = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churnwire"
+image_tag                     = "0.1.0"

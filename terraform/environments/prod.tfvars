@@ -1,0 +1,19 @@
+# terraform apply -var-file=environments/prod.tfvars
+environment                   = "prod"
+region                        = "us-east-1"
+single_nat_gateway            = false
+cluster_endpoint_public_cidrs = []
+node_instance_types           = ["m6i.large", "m6a.large"]
+node_count                    = { desired = 3, min = 3, max = 8 }
+msk_instance_type             = "kafka.m7g.large"
+msk_broker_count              = 3
+msk_volume_gb                 = 200
+redis_node_type               = "cache.r7g.large"
+redis_replicas                = 1
+rds_instance_class            = "db.m6g.large"
+rds_allocated_storage_gb      = 200
+rds_multi_az                  = true
+deletion_protection           = true
+chart_values_file             = "../charts/churnwire/values-production.yaml"
+image_repository              = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churnwire"
+image_tag                     = "0.1.0"
