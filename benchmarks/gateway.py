@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -362,12 +362,15 @@ async def _freshness(postgres_url: str, gateway: str, key: str, customer_ids: li
     seconds: list[float] = []
     connection = await asyncpg.connect(postgres_url)
     try:
+        # Event times just after the shop's last order: a jump to the wall clock would move the
+        # watermark by years and make the worker re-score every customer (inactivity sweep).
+        latest = await connection.fetchval("SELECT max(created_at) FROM orders")
         async with httpx.AsyncClient(base_url=gateway, timeout=10,
                                      headers={"Authorization": f"Bearer {key}"}) as client:
-            for customer_id in customer_ids:
+            for number, customer_id in enumerate(customer_ids, start=1):
                 before = await _orders_lifetime(client, customer_id)
                 await connection.execute(INSERT_ORDER, f"bench-fresh-{uuid.uuid4().hex}",
-                                         customer_id, datetime.now(UTC))
+                                         customer_id, latest + timedelta(seconds=number))
                 committed = time.perf_counter()
                 while await _orders_lifetime(client, customer_id) <= before:
                     if time.perf_counter() - committed > 60:
