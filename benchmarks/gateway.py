@@ -43,7 +43,15 @@ from typing import Any
 
 import asyncpg
 import httpx
-from _stack import REPO, RESULTS, isolate_environment, machine_info, percentiles_ms, private_stack
+from _stack import (
+    REPO,
+    RESULTS,
+    isolate_environment,
+    machine_info,
+    percentiles_ms,
+    private_stack,
+    process_cpu_seconds,
+)
 
 from churnwire.config import Settings
 from churnwire.data.synthetic import load_synthetic
@@ -177,7 +185,7 @@ def ensure_feast_venv() -> Path:
 
 
 @contextmanager
-def feast_server(settings: Settings, answers: list[dict[str, Any]]) -> Iterator[str]:
+def feast_server(settings: Settings, answers: list[dict[str, Any]]) -> Iterator[tuple[str, int]]:
     """Load the answers into Feast's online store and serve them; stop the server on exit."""
     feast = ensure_feast_venv()
     repo = FEAST_DIR / "repo"
@@ -203,7 +211,7 @@ def feast_server(settings: Settings, answers: list[dict[str, Any]]) -> Iterator[
     try:
         _wait_for_feast(url, answers[0]["customer_id"], server)
         log.info("Feast feature server up at %s (pid %d)", url, server.pid)
-        yield url
+        yield url, server.pid
     finally:
         _stop_group(server)
         log.info("Feast feature server stopped")
@@ -264,10 +272,34 @@ def check_same_answers(feast: str, answers: list[dict[str, Any]], sample: int = 
 
 # --- load ------------------------------------------------------------------------------------
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # the parent pid, field 4 of stat(5)
+            found.append(int(stat.parent.name))
+    return found
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a server process and its direct children (its workers)."""
+    total = 0.0
+    for member in (pid, *_children(pid)):
+        try:
+            total += process_cpu_seconds(member)
+        except OSError:
+            continue  # a worker that exited between the listing and the read
+    return total
+
+
 def run_wrk(wrk: str, target: str, url: str, extra: str, ids_path: Path, rate: int,
-            seconds: int) -> dict[str, Any]:
+            seconds: int, server_pid: int) -> dict[str, Any]:
     """One wrk run (one thread) at ``rate`` requests/s (0: unthrottled); its figures."""
     load_before = os.getloadavg()[0]
+    cpu_before = server_cpu_seconds(server_pid)
     command = [wrk, "-t", "1", "-c", str(CONNECTIONS), "-d", f"{seconds}s", "--timeout", "2s",
                "-s", str(LUA_SCRIPT), url, "--", target, str(ids_path), str(rate), "1", extra]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
@@ -275,6 +307,7 @@ def run_wrk(wrk: str, target: str, url: str, extra: str, ids_path: Path, rate: i
     if finished.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({finished.returncode}): {finished.stderr.strip()}")
     raw = json.loads(line.removeprefix("CWRESULT "))
+    server_cpu = server_cpu_seconds(server_pid) - cpu_before
     errors = sum(v for k, v in raw.items() if k.startswith("errors_"))
     achieved = raw["requests"] / (raw["duration_us"] / 1e6)
     return {
@@ -290,6 +323,8 @@ def run_wrk(wrk: str, target: str, url: str, extra: str, ids_path: Path, rate: i
         "max_ms": round(raw["max_us"] / 1000, 3),
         "errors": errors,
         "bytes_per_response": round(raw["bytes"] / max(raw["requests"], 1)),
+        # CPU the server used per request: the figure least changed by other load on the box.
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(raw["requests"], 1), 3),
         "load_average_1m_before": round(load_before, 2),
     }
 
@@ -303,16 +338,18 @@ def passes(measured: dict[str, Any]) -> bool:
 class LoadRunner:
     """Runs wrk against either server with the right request and extra argument."""
 
-    def __init__(self, wrk: str, urls: dict[str, str], extras: dict[str, str], ids: Path) -> None:
+    def __init__(self, wrk: str, urls: dict[str, str], extras: dict[str, str], ids: Path,
+                 pids: dict[str, int]) -> None:
         self.wrk = wrk
         self.urls = urls
         self.extras = extras
         self.ids = ids
+        self.pids = pids
 
     def measure(self, server: str, rate: int, seconds: int) -> dict[str, Any]:
         """One measurement of ``server``, logged."""
         measured = run_wrk(self.wrk, server, self.urls[server], self.extras[server], self.ids,
-                           rate, seconds)
+                           rate, seconds, self.pids[server])
         log.info("%-9s rate %5s: %7.1f rps, p50 %.2f ms, p99 %.2f ms, errors %d (load %.2f)",
                  server, rate or "max", measured["achieved_rps"], measured["p50_ms"],
                  measured["p99_ms"], measured["errors"], measured["load_average_1m_before"])
@@ -408,6 +445,8 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "fixed_rate_p99_ms": med("fixed_rate", "p99_ms", server),
             "unthrottled_rps": med("unthrottled", "achieved_rps", server),
             "unthrottled_p99_ms": med("unthrottled", "p99_ms", server),
+            "fixed_rate_server_cpu_ms_per_request": med("fixed_rate",
+                                                        "server_cpu_ms_per_request", server),
             "highest_rate_p99_within_5ms": float(median(
                 r["highest_rate_p99_within_limit"][server] for r in rounds)),
         }
@@ -420,6 +459,8 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "fixed_rate_p99": ratio(ours["fixed_rate_p99_ms"], feast["fixed_rate_p99_ms"]),
         "fixed_rate_p50": ratio(ours["fixed_rate_p50_ms"], feast["fixed_rate_p50_ms"]),
         "unthrottled_throughput": ratio(ours["unthrottled_rps"], feast["unthrottled_rps"]),
+        "fixed_rate_server_cpu_per_request": ratio(ours["fixed_rate_server_cpu_ms_per_request"],
+                                                   feast["fixed_rate_server_cpu_ms_per_request"]),
         "highest_rate_p99_within_5ms": ratio(ours["highest_rate_p99_within_5ms"],
                                              feast["highest_rate_p99_within_5ms"]),
     }
@@ -449,11 +490,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # take part of the 2 cores from both servers. They are back for the freshness run.
         stack.worker.stop()
         stack.cdc.stop()
-        with feast_server(settings, answers) as feast:
+        gateway_pid = stack.gateway.status().pid
+        assert gateway_pid is not None
+        with feast_server(settings, answers) as (feast, feast_pid):
             compared = check_same_answers(feast, answers)
             refs_path.write_text("".join(f"{f}\n" for f in feast_request([])["features"]))
             runner = LoadRunner(wrk, {"churnwire": gateway, "feast": feast},
-                                {"churnwire": key, "feast": str(refs_path)}, ids_path)
+                                {"churnwire": key, "feast": str(refs_path)}, ids_path,
+                                {"churnwire": gateway_pid, "feast": feast_pid})
             for server in SERVERS:  # warm-up, not recorded
                 runner.measure(server, 500, 3)
             rounds = []
@@ -492,6 +536,9 @@ def report(document: dict[str, Any]) -> str:
         ("unthrottled throughput (rps)", ours["unthrottled_rps"], feast["unthrottled_rps"],
          ratios["unthrottled_throughput"]),
         ("unthrottled p99 (ms)", ours["unthrottled_p99_ms"], feast["unthrottled_p99_ms"], None),
+        ("server CPU per request (ms)", ours["fixed_rate_server_cpu_ms_per_request"],
+         feast["fixed_rate_server_cpu_ms_per_request"],
+         ratios["fixed_rate_server_cpu_per_request"]),
     ]
     lines = [f"{'':34}{'churnwire':>12}{'Feast':>12}{'ratio':>9}"]
     for label, a, b, r in rows:
@@ -527,7 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "gateway",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_seconds": None,
-        "machine": machine_info(("starlette", "uvicorn", "uvloop", "httptools", "redis")),
+        "machine": machine_info(("starlette", "uvicorn", "uvloop", "httptools", "redis",
+                                 "hiredis")),
         "parameters": {
             **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "load_tool": "wrk 4.1 (Debian), 1 thread, paced by benchmarks/gateway_load.lua",
