@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import queue
 import threading
@@ -13,7 +15,10 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
+from churnwire.config import Settings
 from churnwire.embedded.stack import Stack
+from churnwire.gateway import alerts as alerts_module
+from churnwire.gateway.alerts import AlertBroadcaster
 from churnwire.state.layout import RECENT_ALERTS
 from churnwire.topics import CHURN_ALERTS
 from tests.gateway_helpers import error_of
@@ -103,3 +108,56 @@ def test_the_stream_delivers_an_alert_produced_to_churn_alerts(
     assert json.loads(data.removeprefix("data: ")) == message
     position = lines.index(data)
     assert lines[position - 2:position] == [f"id: {unique}:1", "event: churn_risk"]
+
+
+class _IdleConsumer:
+    """Stands in for the Kafka consumer: never has a message; records whether it was stopped."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    async def getmany(self, timeout_ms: int) -> dict[Any, list[Any]]:
+        await asyncio.sleep(0.01)
+        return {}
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+def test_the_alert_consumer_runs_only_while_someone_subscribes(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(alerts_module, "IDLE_SECONDS", 0.05)
+    started: list[_IdleConsumer] = []
+
+    async def start_consumer(self: AlertBroadcaster) -> _IdleConsumer:
+        started.append(_IdleConsumer())
+        return started[-1]
+
+    monkeypatch.setattr(AlertBroadcaster, "_start_consumer", start_consumer)
+
+    async def scenario() -> None:
+        broadcaster = AlertBroadcaster(settings)
+        task = asyncio.create_task(broadcaster.run())
+        await asyncio.sleep(0.2)
+        assert started == []  # nobody subscribed: no consumer, no fetch requests
+
+        queue = broadcaster.subscribe()
+        await asyncio.wait_for(broadcaster.ready.wait(), 5)
+        assert len(started) == 1
+
+        broadcaster.unsubscribe(queue)
+        deadline = time.monotonic() + 5
+        while not started[0].stopped:
+            assert time.monotonic() < deadline, "consumer still running with no subscriber"
+            await asyncio.sleep(0.02)
+        assert not broadcaster.ready.is_set()
+
+        broadcaster.subscribe()  # a later subscriber starts a fresh consumer
+        await asyncio.wait_for(broadcaster.ready.wait(), 5)
+        assert len(started) == 2
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())

@@ -1,7 +1,9 @@
 """Alerts for HTTP clients: recent ones from ``cw:alerts``, new ones from ``churn-alerts``.
 
 One Kafka consumer per gateway process (no consumer group, nothing committed) starts at the
-end of every partition and fans each new alert out to the server-sent-event subscribers.
+end of every partition and fans each new alert out to the server-sent-event subscribers. It
+runs only while someone subscribes (and a grace period after the last one leaves): an idle
+consumer still sends fetch requests, which cost the lookups CPU for nobody's benefit.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE = 1000
 RETRY_SECONDS = 2.0
+# The consumer is stopped once nobody has subscribed for this long.
+IDLE_SECONDS = 30.0
 
 
 def _decode(raw: str | bytes) -> dict[str, Any] | None:
@@ -62,18 +67,26 @@ class AlertBroadcaster:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._wanted = asyncio.Event()
+        self._last_left = float("-inf")
         self.ready = asyncio.Event()
         self.dropped = 0
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
-        """A queue that receives every alert published from now on."""
+        """A queue that receives every alert published once ``ready`` is set."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
         self._subscribers.add(queue)
+        self._wanted.set()
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         """Stop delivering to ``queue``."""
         self._subscribers.discard(queue)
+        if not self._subscribers:
+            self._last_left = time.monotonic()
+
+    def _still_wanted(self) -> bool:
+        return bool(self._subscribers) or time.monotonic() - self._last_left < IDLE_SECONDS
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -106,8 +119,9 @@ class AlertBroadcaster:
                 self.dropped += 1  # a subscriber that does not read does not stall the others
 
     async def run(self) -> None:
-        """Consume until cancelled, reconnecting after broker failures (run as a task)."""
+        """Consume while subscribed, until cancelled; reconnect after broker failures (a task)."""
         while True:
+            await self._wanted.wait()
             try:
                 consumer = await self._start_consumer()
             except Exception as error:
@@ -117,17 +131,19 @@ class AlertBroadcaster:
             log.info("alert stream reading %s from its end", CHURN_ALERTS)
             self.ready.set()
             try:
-                while True:
+                while self._still_wanted():
                     batches = await consumer.getmany(timeout_ms=500)
                     for messages in batches.values():
                         for message in messages:
                             self._publish(message.value)
+                log.info("alert stream stopped: no subscriber for %.0f s", IDLE_SECONDS)
+                self._wanted.clear()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("alert stream failed (%s); reconnecting", error)
-                self.ready.clear()
             finally:
+                self.ready.clear()
                 with contextlib.suppress(Exception):
                     await consumer.stop()
 

@@ -45,7 +45,8 @@ from churnwire.gateway.validation import (
 log = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15.0
-STREAM_READY_SECONDS = 5.0
+# Includes starting the Kafka consumer when this is the only subscriber.
+STREAM_READY_SECONDS = 10.0
 _BEARER = {"WWW-Authenticate": 'Bearer realm="churnwire"'}
 
 
@@ -122,11 +123,12 @@ class Gateway:
     async def alert_stream(self, request: Request) -> Response:
         """``GET /v1/alerts/stream``: new alerts as server-sent events."""
         await self.authorize(request, "read")
+        queue = self.broadcaster.subscribe()  # starts the consumer if nobody else reads
         try:
             await asyncio.wait_for(self.broadcaster.ready.wait(), STREAM_READY_SECONDS)
         except TimeoutError:
+            self.broadcaster.unsubscribe(queue)
             raise ApiError(503, "the alert stream (Kafka) is not reachable; retry later") from None
-        queue = self.broadcaster.subscribe()
 
         async def events() -> AsyncIterator[bytes]:
             try:
