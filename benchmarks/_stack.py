@@ -48,6 +48,23 @@ def isolate_environment(variables: Mapping[str, str]) -> None:
     os.environ.update(variables)
 
 
+def bench_environment(home_name: str, port_offset: int, **extra: str) -> dict[str, str]:
+    """``CHURNWIRE_HOME`` under the repository and every ``*_PORT`` setting moved by an offset.
+
+    Every port of the stack (including components added later) is taken from the settings'
+    defaults, so a benchmark never shares a port with a developer's stack, the tests or
+    another benchmark as long as offsets differ.
+    """
+    defaults = load_settings({})
+    variables = {"CHURNWIRE_HOME": str(REPO / home_name), **extra}
+    for field in fields(defaults):
+        if field.name.endswith("_port"):
+            variables[f"CHURNWIRE_{field.name.upper()}"] = str(
+                getattr(defaults, field.name) + port_offset
+            )
+    return variables
+
+
 def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 

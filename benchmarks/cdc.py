@@ -34,8 +34,8 @@ from typing import Any
 import asyncpg
 from _orders import INSERT_ORDER, OrderRow, commit_steadily, create_customers, order_row
 from _stack import (
-    REPO,
     RESULTS,
+    bench_environment,
     cpu_use,
     isolate_environment,
     machine_info,
@@ -53,15 +53,7 @@ from churnwire.kafka_client import confluent_config
 
 log = logging.getLogger("benchmarks.cdc")
 
-BENCH_ENVIRONMENT = {
-    "CHURNWIRE_HOME": str(REPO / ".churnwire-bench"),
-    "CHURNWIRE_POSTGRES_PORT": "54349",
-    "CHURNWIRE_REDIS_PORT": "63792",
-    "CHURNWIRE_KAFKA_PORT": "19094",
-    "CHURNWIRE_CDC_METRICS_PORT": "9486",
-    "CHURNWIRE_WORKER_METRICS_PORT": "9487",
-    "CHURNWIRE_TOPIC_PREFIX": "shop",
-}
+BENCH_ENVIRONMENT = bench_environment(".churnwire-bench", 20, CHURNWIRE_TOPIC_PREFIX="shop")
 
 WINDOW_SECONDS = 5
 CDC_PATH = {"postgres", "kafka", "cdc"}

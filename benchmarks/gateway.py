@@ -46,6 +46,7 @@ import httpx
 from _stack import (
     REPO,
     RESULTS,
+    bench_environment,
     isolate_environment,
     machine_info,
     percentiles_ms,
@@ -64,17 +65,10 @@ from churnwire.streams.idle import wait_idle
 log = logging.getLogger("benchmarks.gateway")
 
 BENCH_HOME = REPO / ".churnwire-bench-gateway"
-BENCH_ENVIRONMENT = {
-    "CHURNWIRE_HOME": str(BENCH_HOME),
-    "CHURNWIRE_POSTGRES_PORT": "25439",
-    "CHURNWIRE_REDIS_PORT": "26391",
-    "CHURNWIRE_KAFKA_PORT": "29094",
-    "CHURNWIRE_CDC_METRICS_PORT": "29486",
-    "CHURNWIRE_WORKER_METRICS_PORT": "29487",
-    "CHURNWIRE_GATEWAY_PORT": "28186",
-    # One key sends every request; the default 2,000/s per key would answer 429 in the search.
-    "CHURNWIRE_GATEWAY_RATE_LIMIT": "1000000",
-}
+# One key sends every request; the default 2,000/s per key would answer 429 in the search.
+BENCH_ENVIRONMENT = bench_environment(
+    BENCH_HOME.name, 90, CHURNWIRE_GATEWAY_RATE_LIMIT="1000000"
+)
 FEAST_PORT = 28187
 FEAST_DIR = REPO / ".churnwire-bench-feast"
 FEAST_VENV = FEAST_DIR / "venv"

@@ -32,7 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from _stack import REPO, RESULTS, isolate_environment, machine_info
+from _stack import REPO, RESULTS, bench_environment, isolate_environment, machine_info
 
 from churnwire.config import Settings, load_settings
 from churnwire.data.cdnow import load_cdnow
@@ -43,14 +43,7 @@ from churnwire.models.training import train_model
 log = logging.getLogger("benchmarks.quality")
 
 HOME = REPO / ".churnwire-quality"
-BENCH_ENVIRONMENT = {
-    "CHURNWIRE_HOME": str(HOME),
-    "CHURNWIRE_POSTGRES_PORT": "54369",
-    "CHURNWIRE_REDIS_PORT": "63794",
-    "CHURNWIRE_KAFKA_PORT": "19096",
-    "CHURNWIRE_CDC_METRICS_PORT": "9496",
-    "CHURNWIRE_WORKER_METRICS_PORT": "9497",
-}
+BENCH_ENVIRONMENT = bench_environment(".churnwire-quality", 40)
 HORIZON_DAYS = 90
 HOLDOUT = 0.2
 SEED = 7

@@ -73,6 +73,8 @@ def alternate(
 def engines_of(model: ChampionModel) -> dict[str, Callable[[npt.NDArray[np.float32]], Any]]:
     """The worker's ONNX Runtime call and the same model through XGBoost's booster."""
     booster = model.booster()
+    # One thread, as the worker's ONNX Runtime session has: the comparison is per call.
+    booster.set_param({"nthread": 1})
     return {
         "onnxruntime": model.predict_matrix,
         "xgboost_inplace_predict": lambda matrix: booster.inplace_predict(matrix),

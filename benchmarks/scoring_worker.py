@@ -24,7 +24,13 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from _stack import REPO, RESULTS, isolate_environment, machine_info, private_stack
+from _stack import (
+    RESULTS,
+    bench_environment,
+    isolate_environment,
+    machine_info,
+    private_stack,
+)
 from _worker import time_worker, wait_for_kafka
 
 from churnwire.data.cdnow import load_cdnow
@@ -33,15 +39,7 @@ from churnwire.models.training import train_model
 
 log = logging.getLogger("benchmarks.scoring_worker")
 
-BENCH_ENVIRONMENT = {
-    "CHURNWIRE_HOME": str(REPO / ".churnwire-bench-scoring"),
-    "CHURNWIRE_POSTGRES_PORT": "54389",
-    "CHURNWIRE_REDIS_PORT": "63796",
-    "CHURNWIRE_KAFKA_PORT": "19098",
-    "CHURNWIRE_CDC_METRICS_PORT": "9516",
-    "CHURNWIRE_WORKER_METRICS_PORT": "9517",
-    "CHURNWIRE_GATEWAY_PORT": "8196",
-}
+BENCH_ENVIRONMENT = bench_environment(".churnwire-bench-scoring", 60)
 BENCH_WORKER_METRICS_PORT = 9518
 TRAINING_CUTOFF = date(1997, 9, 30)
 

@@ -36,7 +36,14 @@ from typing import Any
 
 import redis
 from _orders import commit_steadily, create_customers
-from _stack import REPO, RESULTS, isolate_environment, machine_info, percentiles_ms, private_stack
+from _stack import (
+    RESULTS,
+    bench_environment,
+    isolate_environment,
+    machine_info,
+    percentiles_ms,
+    private_stack,
+)
 from _worker import running_worker, time_worker, wait_for_kafka
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -49,15 +56,7 @@ from churnwire.streams.idle import wait_idle
 
 log = logging.getLogger("benchmarks.stream")
 
-BENCH_ENVIRONMENT = {
-    "CHURNWIRE_HOME": str(REPO / ".churnwire-bench-stream"),
-    "CHURNWIRE_POSTGRES_PORT": "54399",
-    "CHURNWIRE_REDIS_PORT": "63797",
-    "CHURNWIRE_KAFKA_PORT": "19099",
-    "CHURNWIRE_CDC_METRICS_PORT": "9526",
-    "CHURNWIRE_WORKER_METRICS_PORT": "9527",
-    "CHURNWIRE_GATEWAY_PORT": "8197",
-}
+BENCH_ENVIRONMENT = bench_environment(".churnwire-bench-stream", 70)
 BENCH_WORKER_METRICS_PORT = 9528
 FRESHNESS_CUSTOMERS = 1_000
 POLL_SECONDS = 0.002
