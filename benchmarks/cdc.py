@@ -54,6 +54,8 @@ from churnwire.kafka_client import confluent_config
 log = logging.getLogger("benchmarks.cdc")
 
 BENCH_ENVIRONMENT = {
+    # The insight worker and its model server are not part of this measurement.
+    "CHURNWIRE_INSIGHTS": "off",
     "CHURNWIRE_HOME": str(REPO / ".churnwire-bench"),
     "CHURNWIRE_POSTGRES_PORT": "54349",
     "CHURNWIRE_REDIS_PORT": "63792",

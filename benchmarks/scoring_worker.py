@@ -39,6 +39,8 @@ from churnwire.topics import topic_message_counts
 log = logging.getLogger("benchmarks.scoring_worker")
 
 BENCH_ENVIRONMENT = {
+    # The insight worker and its model server are not part of this measurement.
+    "CHURNWIRE_INSIGHTS": "off",
     "CHURNWIRE_HOME": str(REPO / ".churnwire-bench-scoring"),
     "CHURNWIRE_POSTGRES_PORT": "54389",
     "CHURNWIRE_REDIS_PORT": "63796",
