@@ -79,8 +79,10 @@ async def _handle_until_done(service: InsightService, alert: dict[str, Any],
 
 async def _pin_start(consumer: AIOKafkaConsumer) -> None:
     """Resolve and commit the group's starting positions, so that restarts resume there."""
+    # The group coordinator assigns partitions in the background; fetching here would move
+    # the positions past records that nobody handles.
     while not consumer.assignment():
-        await consumer.getmany(timeout_ms=200)
+        await asyncio.sleep(0.1)
     positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
     await consumer.commit({tp: offset for tp, offset in positions.items()})
 

@@ -143,7 +143,8 @@ class ModelClient:
                 log.info("model call failed (%s); retry %d in %.1f s", type(error).__name__,
                          attempt + 1, delay)
                 await asyncio.sleep(delay)
-            except litellm.exceptions.APIError as error:
+            except Exception as error:
+                # A refused request (bad request, authentication, ...) is not retried.
                 raise ModelUnavailable("error", f"{type(error).__name__}") from None
         raise AssertionError("unreachable")
 
