@@ -30,7 +30,9 @@ CONTEXT_FEATURES = (
     "days_since_last_order", "tenure_days", "orders_90d", "spend_90d", "orders_trend_90d",
     "spend_trend_30d", "sessions_30d",
 )
-DESCRIPTIONS = {spec.name: spec.description for spec in FEATURES}
+# Without the notes on nulls the definitions carry ("(null without orders)").
+DESCRIPTIONS = {spec.name: re.sub(r"\s*\(null[^)]*\)", "", spec.description)
+                for spec in FEATURES}
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,23}$")
 UNRECOGNISED = "unrecognised"
 

@@ -32,6 +32,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm
 
 log = logging.getLogger(__name__)
+litellm.suppress_debug_info = True  # no banner on stdout for every failed call
 
 BACKOFF_SECONDS = 0.5
 LOCAL_API_KEY = "local-model"  # the embedded server checks no key; the client wants one
