@@ -198,7 +198,7 @@ def test_a_stopped_model_server_gives_rules_insights_then_recovery(
 ) -> None:
     process = _worker(stack.settings, unique, "outage", tmp_path,
                       CHURNWIRE_INSIGHTS_RETRIES="0", CHURNWIRE_INSIGHTS_BREAKER_FAILURES="1",
-                      CHURNWIRE_INSIGHTS_BREAKER_SECONDS="2", CHURNWIRE_LLM_TIMEOUT_SECONDS="10")
+                      CHURNWIRE_INSIGHTS_BREAKER_SECONDS="2")
     try:
         stack.llm.stop()
         down = alert_message(f"{unique}-down", FIRST, DRIVERS)
