@@ -33,6 +33,7 @@ import litellm
 
 log = logging.getLogger(__name__)
 litellm.suppress_debug_info = True  # no banner on stdout for every failed call
+logging.getLogger("LiteLLM").setLevel(logging.WARNING)  # one INFO line per call otherwise
 
 BACKOFF_SECONDS = 0.5
 LOCAL_API_KEY = "local-model"  # the embedded server checks no key; the client wants one
@@ -136,9 +137,11 @@ class ModelClient:
                     self._once(messages, schema), self._settings.llm_timeout_seconds + 5
                 )
             except (TimeoutError, *_TRANSIENT) as error:
-                reason = "timeout" if isinstance(error, TimeoutError | litellm.Timeout) else (
-                    "unavailable")
-                if attempt + 1 == attempts:
+                timed_out = isinstance(error, TimeoutError | litellm.Timeout)
+                reason = "timeout" if timed_out else "unavailable"
+                # A timed-out request keeps a one-slot local server busy: retrying would only
+                # queue behind it, so timeouts are not retried.
+                if timed_out or attempt + 1 == attempts:
                     raise ModelUnavailable(reason, f"{type(error).__name__}") from None
                 delay = BACKOFF_SECONDS * 2 ** attempt
                 log.info("model call failed (%s); retry %d in %.1f s", type(error).__name__,

@@ -16,6 +16,11 @@ CHANNELS = ("email", "phone", "account_manager", "on_site", "service_reply", "no
 MAX_ITEMS = 3
 MAX_SUMMARY = 600
 MAX_TEXT = 300
+# What the constrained model is allowed: short enough that the longest answer the schema admits
+# fits in CHURNWIRE_LLM_MAX_TOKENS, so a grammar-bound answer always closes its JSON.
+SCHEMA_ITEMS = 2
+SCHEMA_SUMMARY = 200
+SCHEMA_TEXT = 100
 LEAK_WORDS = 6
 
 
@@ -36,21 +41,21 @@ def answer_schema(drivers: list[str], passage_ids: list[str]) -> dict[str, Any]:
     """The JSON schema of an answer for these drivers and passages (used to constrain output)."""
     feature = {"type": "string", "enum": drivers} if drivers else {"type": "string"}
     passage = {"type": "string", "enum": passage_ids} if passage_ids else {"type": "string"}
-    text = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+    text = {"type": "string", "minLength": 1, "maxLength": SCHEMA_TEXT}
     return {
         "type": "object",
         "additionalProperties": False,
         "required": ["summary", "risk_drivers", "actions"],
         "properties": {
-            "summary": {"type": "string", "minLength": 10, "maxLength": MAX_SUMMARY},
+            "summary": {"type": "string", "minLength": 10, "maxLength": SCHEMA_SUMMARY},
             "risk_drivers": {
-                "type": "array", "minItems": 1, "maxItems": MAX_ITEMS,
+                "type": "array", "minItems": 1, "maxItems": SCHEMA_ITEMS,
                 "items": {"type": "object", "additionalProperties": False,
                           "required": ["feature", "explanation"],
                           "properties": {"feature": feature, "explanation": text}},
             },
             "actions": {
-                "type": "array", "minItems": 1, "maxItems": MAX_ITEMS,
+                "type": "array", "minItems": 1, "maxItems": SCHEMA_ITEMS,
                 "items": {"type": "object", "additionalProperties": False,
                           "required": ["action", "channel", "passage_id"],
                           "properties": {"action": text,
