@@ -71,7 +71,7 @@ class WorkerProcess:
                 [sys.executable, "-m", "churnwire", "insights"],
                 env={**os.environ, **self.env}, stdout=output, stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: True if alive.exists() else self._still_running(), 90,
+        wait_for(lambda: True if alive.exists() else self._still_running(), 240,
                  f"insight worker {self.name} to join its group")
 
     def _still_running(self) -> None:

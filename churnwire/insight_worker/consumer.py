@@ -26,6 +26,7 @@ from churnwire.insight_worker.context import ContextGatherer
 from churnwire.insight_worker.generation import InsightGenerator
 from churnwire.insight_worker.limits import Budget
 from churnwire.insight_worker.metrics import InsightMetrics
+from churnwire.insight_worker.prompts import DEFAULT_PROMPT, load_prompt
 from churnwire.insight_worker.publish import InsightPublisher
 from churnwire.insight_worker.retrieval import Retriever
 from churnwire.insight_worker.service import InsightService
@@ -108,9 +109,14 @@ class InsightRunner:
         budget = Budget(self.redis, insight.daily_tokens, insight.daily_cost)
         self.metrics.budget_remaining.set(await budget.remaining_tokens())
         self.retriever = Retriever(self.settings)
+        generator = InsightGenerator(insight, budget, self.metrics)
+        if not insight.llm_external and await budget.allows_call():
+            # Only the local server: a hosted model needs no warm-up and would bill for one.
+            await generator.client.warm_up(
+                load_prompt(insight.prompt or DEFAULT_PROMPT).system)
         return InsightService(
             insight, ContextGatherer(self.redis, self.pool, self.settings.clock), self.retriever,
-            InsightGenerator(insight, budget, self.metrics), store, self.publisher, self.metrics,
+            generator, store, self.publisher, self.metrics,
         )
 
     async def _consume(self, service: InsightService) -> None:

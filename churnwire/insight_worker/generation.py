@@ -128,6 +128,22 @@ class ModelClient:
             finish_reason=str(choice.finish_reason),
         )
 
+    async def warm_up(self, system_prompt: str) -> None:
+        """One one-token call with the system prompt, so the first alert does not pay for the
+        server's cold start (and a local server caches the shared prompt prefix)."""
+        settings = self._settings
+        extra: dict[str, Any] = {"api_base": settings.llm_api_base} if settings.llm_api_base else {}
+        if settings.llm_api_base and not settings.llm_external:
+            extra["api_key"] = LOCAL_API_KEY
+        try:
+            await litellm.acompletion(
+                model=settings.llm_model, max_tokens=1, timeout=settings.llm_timeout_seconds,
+                messages=[{"role": "system", "content": system_prompt},
+                          {"role": "user", "content": "ready?"}], num_retries=0, **extra,
+            )
+        except Exception as error:
+            log.warning("model warm-up failed (%s); continuing", type(error).__name__)
+
     async def complete(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Completion:
         """The reply, retrying transient failures with exponential backoff."""
         attempts = self._settings.retries + 1
