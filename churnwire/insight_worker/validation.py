@@ -74,7 +74,7 @@ def extract_json(text: str) -> Any:
         raise InvalidInsight("no JSON object in the answer")
     body = re.sub(r",\s*([}\]])", r"\1", body[start:end + 1])
     try:
-        return json.loads(body)
+        return json.loads(body, strict=False)  # raw newlines inside strings are harmless
     except json.JSONDecodeError as error:
         raise InvalidInsight(f"not valid JSON: {error.msg} at {error.pos}") from None
 
