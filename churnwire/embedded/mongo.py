@@ -52,7 +52,10 @@ class EmbeddedMongo(Component):
         data_dir.mkdir(parents=True, exist_ok=True)
         spawn(
             [sys.executable, "-m", "nx_27017.nx_27017", "--host", "127.0.0.1",
-             "--port", str(self.settings.insight.mongo_port), "--data-dir", str(data_dir)],
+             "--port", str(self.settings.insight.mongo_port), "--data-dir", str(data_dir),
+             # Its default pid file is machine-wide: a second server (tests beside a
+             # developer's stack) would refuse to start.
+             "--pid-file", str(self.settings.home / "run" / "mongo-server.pid")],
             pid_file=self.pid_file,
             log_file=self.log_file,
         )
