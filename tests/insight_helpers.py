@@ -81,8 +81,12 @@ class WorkerProcess:
     def stop(self) -> None:
         """SIGTERM and wait."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
+            self.process.terminate()  # it finishes the alert in hand (a model call) first
+            try:
+                self.process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
         self.mongo.close()
 
     def insights(self, alert_id: str) -> list[dict[str, Any]]:

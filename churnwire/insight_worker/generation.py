@@ -223,6 +223,8 @@ class InsightGenerator:
         try:
             completion = await self._call(messages, schema, spent)
         except ModelUnavailable as failure:
+            log.warning("alert %s: model call failed (%s: %s); rules insight", context.alert_id,
+                        failure.reason, failure)
             self.breaker.failure()
             self.metrics.breaker_open.set(1 if self.breaker.is_open else 0)
             return self._rules(context, passages, failure.reason, spent)
