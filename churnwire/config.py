@@ -366,7 +366,7 @@ def _insight_settings(read: _Reader, home: Path) -> InsightSettings:
         llm_port=llm_port,
         llm_threads=read.get("LLM_THREADS", _positive_int, "1"),
         llm_timeout_seconds=read.get("LLM_TIMEOUT_SECONDS", _positive_float, "90"),
-        llm_max_tokens=read.get("LLM_MAX_TOKENS", _positive_int, "256"),
+        llm_max_tokens=read.get("LLM_MAX_TOKENS", _positive_int, "384"),
         llm_json_mode=read.get("LLM_JSON_MODE", _choice("schema", "object", "off"), "schema"),
         mongo_url=read.get(
             "MONGO_URL", _url_with_scheme("mongodb", "mongodb+srv"),
