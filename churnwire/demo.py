@@ -3,8 +3,9 @@
 Brings the stack up, loads the real CDNOW log up to 1997-09-30 into PostgreSQL, shows the
 change events reaching Kafka and the worker folding them into Redis, trains a churn model on
 that history, then replays the rest of the log in event time so the worker scores customers
-and raises alerts, and ends with a ready-to-run ``curl`` for a high-risk customer. The stack
-keeps running afterwards.
+and raises alerts, gives a ready-to-run ``curl`` for a high-risk customer, and ends with the
+first retention insights the insight worker wrote, each action with the playbook passage it
+follows. The stack keeps running afterwards.
 """
 
 from __future__ import annotations
