@@ -16,7 +16,7 @@ from churnwire.insight_worker.knowledge import Passage
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 # The variant that scored best in `churnwire insights eval` (docs/insights-eval.md).
-DEFAULT_PROMPT = "v2-grounded"
+DEFAULT_PROMPT = "v1-plain"
 
 
 @dataclass(frozen=True)
