@@ -94,7 +94,7 @@ class WorkerProcess:
         return list(self.mongo[self.database]["insights"].find({"alert_id": alert_id},
                                                                  {"_id": False}))
 
-    def wait_insight(self, alert_id: str, timeout: float = 400) -> dict[str, Any]:
+    def wait_insight(self, alert_id: str, timeout: float = 700) -> dict[str, Any]:
         """The insight of an alert once it is stored and published."""
         def stored() -> dict[str, Any] | None:
             self._still_running()

@@ -94,7 +94,10 @@ def _worker(settings: Settings, unique: str, name: str, tmp_path: Path,
            "CHURNWIRE_INSIGHTS_METRICS_PORT": str(port),
            "CHURNWIRE_MONGO_DATABASE": f"t_{name}_{unique}",
            "CHURNWIRE_INSIGHTS_DAILY_TOKENS": "100000000",
-           "CHURNWIRE_INSIGHTS_CACHE_HOURS": "0", **overrides}
+           "CHURNWIRE_INSIGHTS_CACHE_HOURS": "0",
+           # These tests check structure and guarantees, not speed: on a machine shared with
+           # other work a call took over 90 s, which would turn a model insight into rules.
+           "CHURNWIRE_LLM_TIMEOUT_SECONDS": "300", **overrides}
     worker = WorkerProcess(settings, name, port, env, tmp_path / f"{name}.log")
     worker.start()
     return worker
