@@ -138,8 +138,10 @@ def publish_alert(settings: Settings, alert: dict[str, Any]) -> None:
     assert producer.flush(30) == 0
 
 
-def published_insights(settings: Settings, alert_id: str, timeout: float = 10) -> int:
-    """How many messages on ``customer-insights`` carry this alert id."""
+def published_insights(settings: Settings, alert_id: str, created_at: str,
+                       timeout: float = 10) -> int:
+    """How many messages on ``customer-insights`` carry this insight (alert id and creation
+    time: the session stack's own worker publishes an insight of its own for the alert)."""
     consumer = Consumer(confluent_config(settings, **{"group.id": f"t-{time.time_ns()}",
                                                       "enable.auto.commit": False}))
     try:
@@ -155,7 +157,8 @@ def published_insights(settings: Settings, alert_id: str, timeout: float = 10) -
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            if json.loads(message.value()).get("alert_id") == alert_id:
+            document = json.loads(message.value())
+            if document.get("alert_id") == alert_id and document.get("created_at") == created_at:
                 found += 1
             if message.offset() + 1 >= ends[message.partition()]:
                 done.add(message.partition())

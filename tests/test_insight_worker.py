@@ -139,14 +139,14 @@ def test_an_alert_yields_one_stored_and_published_insight_even_when_redelivered(
     assert insight["generator"] == "model", insight
     assert insight["tokens"]["total"] > 0 and insight["cost"] == 0  # the local model is free
     assert insight["customer_id"] == customer_id
-    assert published_insights(stack.settings, alert["alert_id"]) == 1
+    assert published_insights(stack.settings, alert["alert_id"], insight["created_at"]) == 1
 
     publish_alert(stack.settings, alert)
     wait_for(lambda: True if metric_value(
         worker.metrics(), "churnwire_insight_duplicates_total") >= 1 else None, 60,
         "the redelivery to be seen")
     assert len(worker.insights(alert["alert_id"])) == 1
-    assert published_insights(stack.settings, alert["alert_id"]) == 1
+    assert published_insights(stack.settings, alert["alert_id"], insight["created_at"]) == 1
     metrics = worker.metrics()
     assert metric_value(metrics, 'churnwire_insights_total{generator="model"}') == 1
     assert metric_value(metrics, "churnwire_insight_seconds_count") == 1
