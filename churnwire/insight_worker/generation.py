@@ -189,6 +189,7 @@ class InsightGenerator:
             generated.tokens, generated.cost = spent.tokens, spent.cost
             generated.prompt_tokens = spent.prompt_tokens
             generated.completion_tokens = spent.completion_tokens
+            generated.calls, generated.first_answer = spent.calls, spent.first_answer
         return generated
 
     async def _call(self, messages: list[dict[str, str]], schema: dict[str, Any],
