@@ -102,11 +102,14 @@ def private_stack(timeout: float = 180.0) -> Iterator[Stack]:
 
 def _defaulted_ports(settings: Settings) -> list[str]:
     # A port left at its default would collide with a developer's stack on the same machine.
-    return [
+    names = [
         f"CHURNWIRE_{field.name.upper()}"
         for field in fields(settings)
-        if field.name.endswith("_port") and f"CHURNWIRE_{field.name.upper()}" not in os.environ
+        if field.name.endswith("_port")
     ]
+    if settings.insight.enabled:
+        names += ["CHURNWIRE_LLM_PORT", "CHURNWIRE_MONGO_PORT", "CHURNWIRE_INSIGHTS_METRICS_PORT"]
+    return [name for name in names if name not in os.environ]
 
 
 @contextmanager

@@ -53,7 +53,10 @@ from churnwire.kafka_client import confluent_config
 
 log = logging.getLogger("benchmarks.cdc")
 
-BENCH_ENVIRONMENT = bench_environment(".churnwire-bench", 20, CHURNWIRE_TOPIC_PREFIX="shop")
+# The insight worker and its model server are not part of this measurement.
+BENCH_ENVIRONMENT = bench_environment(
+    ".churnwire-bench", 20, CHURNWIRE_TOPIC_PREFIX="shop", CHURNWIRE_INSIGHTS="off"
+)
 
 WINDOW_SECONDS = 5
 CDC_PATH = {"postgres", "kafka", "cdc"}

@@ -67,7 +67,7 @@ log = logging.getLogger("benchmarks.gateway")
 BENCH_HOME = REPO / ".churnwire-bench-gateway"
 # One key sends every request; the default 2,000/s per key would answer 429 in the search.
 BENCH_ENVIRONMENT = bench_environment(
-    BENCH_HOME.name, 90, CHURNWIRE_GATEWAY_RATE_LIMIT="1000000"
+    BENCH_HOME.name, 90, CHURNWIRE_GATEWAY_RATE_LIMIT="1000000", CHURNWIRE_INSIGHTS="off"
 )
 FEAST_PORT = 28187
 FEAST_DIR = REPO / ".churnwire-bench-feast"

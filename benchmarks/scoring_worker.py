@@ -39,7 +39,8 @@ from churnwire.models.training import train_model
 
 log = logging.getLogger("benchmarks.scoring_worker")
 
-BENCH_ENVIRONMENT = bench_environment(".churnwire-bench-scoring", 60)
+# The insight worker and its model server are not part of this measurement.
+BENCH_ENVIRONMENT = bench_environment(".churnwire-bench-scoring", 60, CHURNWIRE_INSIGHTS="off")
 BENCH_WORKER_METRICS_PORT = 9518
 TRAINING_CUTOFF = date(1997, 9, 30)
 

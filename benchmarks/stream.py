@@ -56,7 +56,8 @@ from churnwire.streams.idle import wait_idle
 
 log = logging.getLogger("benchmarks.stream")
 
-BENCH_ENVIRONMENT = bench_environment(".churnwire-bench-stream", 70)
+# The insight worker and its model server are not part of this measurement.
+BENCH_ENVIRONMENT = bench_environment(".churnwire-bench-stream", 70, CHURNWIRE_INSIGHTS="off")
 BENCH_WORKER_METRICS_PORT = 9528
 FRESHNESS_CUSTOMERS = 1_000
 POLL_SECONDS = 0.002

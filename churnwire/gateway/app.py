@@ -16,6 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,6 +30,7 @@ from churnwire.gateway.alerts import AlertBroadcaster, recent_alerts, sse_messag
 from churnwire.gateway.asgi import BodyTooLarge, GatewayLayer
 from churnwire.gateway.errors import ApiError, error_response
 from churnwire.gateway.events import EventPublisher
+from churnwire.gateway.insights import public_insight
 from churnwire.gateway.keys import ApiKey, KeyRing
 from churnwire.gateway.lookup import CustomerReader, iso
 from churnwire.gateway.metrics import GatewayMetrics
@@ -38,9 +40,11 @@ from churnwire.gateway.validation import (
     check_customer_id,
     parse_alert_query,
     parse_events,
+    parse_insight_query,
     parse_json_object,
     parse_lookup,
 )
+from churnwire.insight_worker.store import InsightStore, mongo_client
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,8 @@ class Gateway:
         self.publisher = EventPublisher(settings)
         self.broadcaster = AlertBroadcaster(settings)
         self._openapi = json.dumps(openapi_document(settings)).encode()
+        self.mongo = mongo_client(settings.insight.mongo_url, timeout=2.0)
+        self.insight_store = InsightStore(self.mongo, settings.insight.mongo_database)
 
     async def authorize(self, request: Request, scope: str) -> ApiKey:
         """The request's API key if it may use a route needing ``scope``; else 401/403/429."""
@@ -112,6 +118,19 @@ class Gateway:
             "as_of": iso(as_of),
             "customers": [found[c] for c in customer_ids if c in found],
             "not_found": [c for c in customer_ids if c not in found],
+        })
+
+    async def insights(self, request: Request) -> Response:
+        """``GET /v1/customers/{customer_id}/insights``: the customer's insights, newest first."""
+        await self.authorize(request, "read")
+        customer_id = check_customer_id(request.path_params["customer_id"])
+        query = parse_insight_query(request.query_params)
+        page = await self.insight_store.for_customer(customer_id, query.limit + 1, query.offset)
+        more = len(page) > query.limit
+        return _json({
+            "customer_id": customer_id,
+            "insights": [public_insight(d) for d in page[:query.limit]],
+            "next_offset": query.offset + query.limit if more else None,
         })
 
     async def alerts(self, request: Request) -> Response:
@@ -204,12 +223,14 @@ class Gateway:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.publisher.close()
             await self.redis.aclose()
+            self.mongo.close()
 
     def routes(self) -> list[Route]:
         """Every route; the batch lookup comes before the single-customer template."""
         return [
             Route("/v1/customers/lookup", self.lookup, methods=["POST"]),
             Route("/v1/customers/{customer_id}", self.customer, methods=["GET"]),
+            Route("/v1/customers/{customer_id}/insights", self.insights, methods=["GET"]),
             Route("/v1/alerts", self.alerts, methods=["GET"]),
             Route("/v1/alerts/stream", self.alert_stream, methods=["GET"]),
             Route("/v1/events", self.events, methods=["POST"]),
@@ -240,6 +261,11 @@ async def _store_down(request: Request, error: Exception) -> Response:
     return error_response(503, "the feature store (Redis) is not reachable; retry later")
 
 
+async def _insight_store_down(request: Request, error: Exception) -> Response:
+    log.warning("insight store unreachable on %s: %s", request.url.path, type(error).__name__)
+    return error_response(503, "the insight store (MongoDB) is not reachable; retry later")
+
+
 async def _unexpected(request: Request, error: Exception) -> Response:
     # Logged (with its trace) by GatewayLayer, which sees the exception re-raised.
     return error_response(503, "the gateway could not answer this request; retry later")
@@ -256,6 +282,7 @@ def create_app(settings: Settings) -> ASGIApp:
             HTTPException: _http_error,
             BodyTooLarge: _too_large,
             RedisError: _store_down,
+            PyMongoError: _insight_store_down,
             Exception: _unexpected,
         },
     )

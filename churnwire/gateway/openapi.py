@@ -12,9 +12,12 @@ from churnwire.config import Settings
 from churnwire.gateway.validation import (
     CUSTOMER_ID_PATTERN,
     DEFAULT_ALERTS,
+    DEFAULT_INSIGHTS,
     EVENT_ID_PATTERN,
     MAX_ALERTS,
     MAX_EVENTS,
+    MAX_INSIGHT_OFFSET,
+    MAX_INSIGHTS,
     MAX_LOOKUP_IDS,
 )
 from churnwire.state.features import FEATURES
@@ -160,12 +163,54 @@ def _schemas() -> dict[str, Any]:
             "properties": {"accepted": {"type": "integer"},
                            "event_ids": {"type": "array", "items": {"type": "string"}}},
         },
+        "Insight": _insight_schema(),
+        "InsightPage": {
+            "type": "object", "required": ["customer_id", "insights", "next_offset"],
+            "properties": {
+                "customer_id": {"type": "string"},
+                "insights": {"type": "array", "items": _ref("Insight")},
+                "next_offset": {"type": ["integer", "null"],
+                                "description": "pass as offset for the next (older) page"},
+            },
+        },
         "Health": {"type": "object", "required": ["status"],
                    "properties": {"status": {"type": "string"}}},
         "Readiness": {
             "type": "object", "required": ["status", "redis", "kafka"],
             "properties": {"status": {"type": "string", "enum": ["ready", "not ready"]},
                            "redis": {"type": "string"}, "kafka": {"type": "string"}},
+        },
+    }
+
+
+def _insight_schema() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "type": "object",
+        "description": "a retention insight written for one churn_risk alert (docs/insights.md)",
+        "required": ["alert_id", "customer_id", "summary", "risk_drivers", "actions",
+                     "passage_ids", "generator", "prompt_version", "created_at"],
+        "properties": {
+            "alert_id": text, "customer_id": text, "summary": text,
+            "risk_drivers": {"type": "array", "items": {
+                "type": "object", "required": ["feature", "explanation"],
+                "properties": {"feature": text, "explanation": text}}},
+            "actions": {"type": "array", "items": {
+                "type": "object", "required": ["action", "channel", "passage_id"],
+                "properties": {"action": text, "channel": text, "passage_id": text}}},
+            "passage_ids": {"type": "array", "items": text},
+            "generator": {"type": "string", "enum": ["model", "rules"]},
+            "fallback_reason": {"type": ["string", "null"]},
+            "cached_from": {"type": ["string", "null"]},
+            "prompt_version": text,
+            "model": {"type": ["string", "null"]},
+            "tokens": {"type": ["object", "null"]},
+            "cost": {"type": ["number", "null"]},
+            "latency_seconds": {"type": ["number", "null"]},
+            "probability": {"type": ["number", "null"]},
+            "risk_band": {"type": ["string", "null"]},
+            "event_time": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
         },
     }
 
@@ -193,6 +238,25 @@ def _paths() -> dict[str, Any]:
                         "content": _json_content(_ref("Customer"))},
                 "404": _error("no such customer"),
                 "422": _error("the customer id is not valid"),
+            }),
+        }},
+        "/v1/customers/{customer_id}/insights": {"get": {
+            "summary": "retention insights of one customer, newest first",
+            "operationId": "listCustomerInsights", "security": secured,
+            "parameters": [
+                {"name": "customer_id", "in": "path", "required": True,
+                 "schema": _ref("CustomerId")},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INSIGHTS,
+                            "default": DEFAULT_INSIGHTS}},
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INSIGHT_OFFSET,
+                            "default": 0}},
+            ],
+            "responses": _guarded({
+                "200": {"description": "a page of insights (empty for a customer without any)",
+                        "content": _json_content(_ref("InsightPage"))},
+                "422": _error("the customer id, limit or offset is not valid"),
             }),
         }},
         "/v1/customers/lookup": {"post": {

@@ -104,6 +104,35 @@ def parse_alert_query(params: Mapping[str, str]) -> AlertQuery:
     return AlertQuery(since, limit)
 
 
+MAX_INSIGHTS = 100
+DEFAULT_INSIGHTS = 20
+MAX_INSIGHT_OFFSET = 100_000
+_OFFSET = re.compile(r"^[0-9]{1,6}$")
+
+
+@dataclass(frozen=True)
+class InsightQuery:
+    """``GET /v1/customers/{customer_id}/insights`` paging: skip ``offset``, return ``limit``."""
+
+    limit: int
+    offset: int
+
+
+def parse_insight_query(params: Mapping[str, str]) -> InsightQuery:
+    """Validate ``limit`` (1-100, default 20) and ``offset`` (0-100000, default 0)."""
+    limit_text, offset_text = params.get("limit"), params.get("offset")
+    limit, offset = DEFAULT_INSIGHTS, 0
+    if limit_text is not None:
+        if not _LIMIT.match(limit_text) or not 1 <= int(limit_text) <= MAX_INSIGHTS:
+            raise _unprocessable(f"limit must be an integer from 1 to {MAX_INSIGHTS}")
+        limit = int(limit_text)
+    if offset_text is not None:
+        if not _OFFSET.match(offset_text) or int(offset_text) > MAX_INSIGHT_OFFSET:
+            raise _unprocessable(f"offset must be an integer from 0 to {MAX_INSIGHT_OFFSET}")
+        offset = int(offset_text)
+    return InsightQuery(limit, offset)
+
+
 def parse_timestamp(value: Any, where: str) -> int:
     """Epoch microseconds of an RFC 3339 date-time with a zone."""
     if not isinstance(value, str) or not _DATE_TIME.match(value):
