@@ -54,9 +54,12 @@ def test_peak_rate_adds_the_sweep_and_scales_by_the_peak_factor() -> None:
 
 
 def test_workers_follow_the_measured_rate(tmp_path: Path) -> None:
-    results = _results(tmp_path, scoring={"results": {"median_events_per_second": {"on": 10.0}}},
-                       cdc={"results": {"throughput": {"events_per_second": 1000}}},
-                       gateway={"results": {"max_requests_per_second": 100}})
+    results = _results(
+        tmp_path,
+        scoring={"worker": {"results": {"median_events_per_second": {"on": 10.0}}}},
+        cdc={"results": {"throughput": {"events_per_second": 1000}}},
+        gateway={"results": {"summary": {"churnwire": {"unthrottled_rps": 100}}}},
+    )
     # 86,400 orders a day at a peak factor of 3: 3 events/s, plus the sweep's 0.7 a second.
     workload = Workload(customers=420_000, orders_per_day=SECONDS_PER_DAY * 10,
                         lookups_per_day=SECONDS_PER_DAY * 50, peak_factor=1.0)

@@ -34,7 +34,7 @@ MEASUREMENTS: dict[str, Measurement] = {
     ),
     "worker_events_per_second": Measurement(
         "scoring.json",
-        (("results", "median_events_per_second", "on"),),
+        (("worker", "results", "median_events_per_second", "on"),),
         "change events per second one stream worker applies and scores",
     ),
     "stream_events_per_second": Measurement(
@@ -51,8 +51,7 @@ MEASUREMENTS: dict[str, Measurement] = {
     ),
     "gateway_requests_per_second": Measurement(
         "gateway.json",
-        (("results", "max_requests_per_second"), ("results", "throughput", "requests_per_second"),
-         ("results", "requests_per_second")),
+        (("results", "summary", "churnwire", "unthrottled_rps"),),
         "lookups per second one gateway process answers",
     ),
 }
