@@ -103,7 +103,7 @@ def raw_consume_rate(stack: Stack, topics: list[str], events: int) -> dict[str, 
     seconds, cpu = asyncio.run(_raw_consume(stack.settings, topics, events))
     return {
         "events": events,
-        "seconds_first_to_last_event": round(seconds, 2),
+        "seconds_from_assignment": round(seconds, 2),
         "events_per_second": round(events / seconds, 1),
         "consumer_cpu_seconds": round(cpu, 2),
         "events_per_cpu_second": round(events / cpu, 1) if cpu else None,
