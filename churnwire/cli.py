@@ -140,8 +140,6 @@ def _cmd_insights(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
-    from pathlib import Path
-
     from churnwire.insight_worker.knowledge import SHIPPED_PLAYBOOKS, load_knowledge_base
 
     directory = Path(args.directory) if args.directory else SHIPPED_PLAYBOOKS
@@ -241,8 +239,6 @@ def _cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_score(args: argparse.Namespace, settings: Settings) -> int:
-    from pathlib import Path
-
     from churnwire.models.batch import FeatureTableError, score_table
     from churnwire.models.registry import ModelRegistry, ModelRejected
 
