@@ -102,6 +102,31 @@ class WorkerProcess:
             return found[0] if found and found[0].get("published") else None
         return wait_for(stored, timeout, f"the insight of {alert_id}")
 
+    def stored(self) -> list[dict[str, Any]]:
+        """Every insight this worker stored (its database is its own)."""
+        return list(self.mongo[self.database]["insights"].find({}, {"_id": False}))
+
+    def metrics_matching_the_store(self, timeout: float = 60) -> str:
+        """The /metrics text once its insight counts agree with what the worker stored.
+
+        Besides the alerts a test publishes, the stack's stream worker may raise real alerts
+        for the test's customers, which this worker also handles: counts are compared with
+        the store rather than with a number fixed in the test.
+        """
+        def agreeing() -> str | None:
+            text, stored = self.metrics(), self.stored()
+            expected = {
+                'churnwire_insights_total{generator="model"}':
+                    sum(1 for i in stored if i["generator"] == "model"),
+                'churnwire_insights_total{generator="rules"}':
+                    sum(1 for i in stored if i["generator"] == "rules"),
+                "churnwire_insight_seconds_count": len(stored),
+                "churnwire_insight_tokens_total": sum(i["tokens"]["total"] for i in stored),
+            }
+            agree = all(metric_value(text, name) == value for name, value in expected.items())
+            return text if agree else None
+        return wait_for(agreeing, timeout, "the worker's metrics to match its stored insights")
+
     def metrics(self) -> str:
         """The worker's /metrics text."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
